@@ -1,0 +1,150 @@
+"""Backbones by name or by config: open_clip CLIP models and timm ViTs, frozen.
+
+A backbone config is a dict ``{type: open_clip|timm, arch, pretrained, text_tower}``;
+the names below are shorthands a suite can use. Built backbones are cached per
+process, so trials that reuse a Ray worker do not rebuild them.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from functools import lru_cache
+from typing import Any
+
+from .base import Backbone, ImageTowerInfo, TextTower  # noqa: F401
+
+NAMED_BACKBONES: dict[str, dict[str, Any]] = {
+    "micro_clip": {"type": "open_clip", "arch": "micro-clip", "pretrained": "lore-bench-v1"},
+    # Same architecture, random weights: fast tests of the wiring, never of accuracy.
+    "micro_clip_random": {"type": "open_clip", "arch": "micro-clip", "pretrained": None},
+    "clip_vit_b16_openai": {"type": "open_clip", "arch": "ViT-B-16", "pretrained": "openai"},
+    "clip_vit_b32_openai": {"type": "open_clip", "arch": "ViT-B-32", "pretrained": "openai"},
+    # LORE on a supervised ViT takes its class-name knowledge from CLIP's text tower (specs/lore.md).
+    "vit_b16_in21k": {
+        "type": "timm",
+        "arch": "vit_base_patch16_224.augreg_in21k",
+        "pretrained": True,
+        "text_tower": {"arch": "ViT-B-16", "pretrained": "openai"},
+    },
+}
+
+BACKBONE_KEYS = {"type", "arch", "pretrained", "text_tower"}
+
+
+class BackboneUnavailableError(RuntimeError):
+    """Weights cannot be had on this machine (offline, not cached)."""
+
+
+def resolve_backbone(ref: str | dict[str, Any]) -> dict[str, Any]:
+    """A backbone name or config -> full config dict (with ``name``)."""
+    if isinstance(ref, str):
+        if ref not in NAMED_BACKBONES:
+            from ..registry import UnknownNameError
+
+            raise UnknownNameError("backbone", ref, NAMED_BACKBONES)
+        cfg = copy.deepcopy(NAMED_BACKBONES[ref])
+        cfg["name"] = ref
+        return cfg
+    cfg = copy.deepcopy(dict(ref))
+    cfg.setdefault("name", f"{cfg.get('type')}:{cfg.get('arch')}:{cfg.get('pretrained')}")
+    return cfg
+
+
+def build_backbone(ref: str | dict[str, Any]) -> Backbone:
+    cfg = resolve_backbone(ref)
+    return _build_cached(json.dumps(cfg, sort_keys=True))
+
+
+@lru_cache(maxsize=2)
+def _build_cached(cfg_json: str) -> Backbone:
+    cfg = json.loads(cfg_json)
+    kind = cfg.get("type", "open_clip")
+    if kind == "open_clip":
+        from .open_clip_backbone import OpenClipBackbone
+
+        model, tokenizer = _open_clip_model(cfg["arch"], cfg.get("pretrained"))
+        return OpenClipBackbone(cfg["name"], model, tokenizer).freeze()
+    if kind == "timm":
+        from .timm_backbone import TimmVitBackbone
+
+        text = None
+        if cfg.get("text_tower"):
+            tt = cfg["text_tower"]
+            model, tokenizer = _open_clip_model(tt["arch"], tt.get("pretrained"))
+            text = TextTower(model, tokenizer)
+        return TimmVitBackbone(cfg["name"], _timm_model(cfg["arch"], cfg.get("pretrained", True)), text).freeze()
+    raise ValueError(f"backbone type '{kind}' is not one of: open_clip, timm")
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
+
+
+def _open_clip_model(arch: str, pretrained: str | None):
+    import open_clip
+
+    from . import micro_clip
+
+    micro_clip.register_config()
+    tokenizer = open_clip.get_tokenizer(arch)
+    if arch == micro_clip.ARCH:
+        model = open_clip.create_model(arch, pretrained=None)
+        if pretrained:
+            micro_clip.load_pretrained(model, pretrained)
+        return model.eval(), tokenizer
+    if pretrained and _offline() and not _open_clip_cached(arch, pretrained):
+        raise BackboneUnavailableError(
+            f"open_clip weights '{arch}' / '{pretrained}' are not in the local cache and "
+            "HF_HUB_OFFLINE=1 forbids downloading them. Run once on a machine with internet "
+            f"(python -c \"import open_clip; open_clip.create_model('{arch}', pretrained='{pretrained}')\") "
+            "and copy ~/.cache/huggingface, or use the embedded 'micro_clip' backbone."
+        )
+    try:
+        model = open_clip.create_model(arch, pretrained=pretrained)
+    except Exception as err:  # network errors come in many types; keep the cause
+        raise BackboneUnavailableError(f"cannot load open_clip '{arch}' / '{pretrained}': {err}") from err
+    return model.eval(), tokenizer
+
+
+def _open_clip_cached(arch: str, tag: str) -> bool:
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(arch, tag)
+    if not cfg:
+        return False
+    hub = cfg.get("hf_hub")
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo_id = "/".join(hub.rstrip("/").split("/")[:2])
+        for fname in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
+            if isinstance(try_to_load_from_cache(repo_id, fname), str):
+                return True
+        return False
+    url = cfg.get("url", "")
+    cache = os.path.expanduser("~/.cache/clip")
+    return bool(url) and os.path.exists(os.path.join(cache, os.path.basename(url)))
+
+
+def _timm_model(arch: str, pretrained: bool):
+    import timm
+
+    if pretrained and _offline():
+        from huggingface_hub import try_to_load_from_cache
+
+        cfg = timm.models.get_pretrained_cfg(arch)
+        hub_id = getattr(cfg, "hf_hub_id", None) if cfg else None
+        cached = hub_id and any(
+            isinstance(try_to_load_from_cache(hub_id, f), str) for f in ("model.safetensors", "pytorch_model.bin")
+        )
+        if not cached:
+            raise BackboneUnavailableError(
+                f"timm weights '{arch}' are not in the local cache and HF_HUB_OFFLINE=1 forbids "
+                "downloading them. Run once with internet (python -c \"import timm; "
+                f"timm.create_model('{arch}', pretrained=True)\") or set pretrained: false."
+            )
+    try:
+        return timm.create_model(arch, pretrained=bool(pretrained), num_classes=0).eval()
+    except Exception as err:
+        raise BackboneUnavailableError(f"cannot load timm '{arch}' (pretrained={pretrained}): {err}") from err

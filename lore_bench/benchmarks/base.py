@@ -1,0 +1,122 @@
+"""Dataset interface: what every benchmark dataset provides to the engine.
+
+A dataset is registered under its suite name (``@DATASETS.register()``) and
+builds :class:`ImageSplit` objects. Images come back as PIL images so the
+backbone's own preprocessing (resize, crop, normalise) applies unchanged to
+embedded arrays and to files on disk alike.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ClassVar, Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..registry import Registry
+
+DATASETS: Registry = Registry("dataset", "lore_bench.benchmarks.datasets", "lore_bench.datasets")
+
+#: Environment variable naming the root under which users prepare datasets.
+DATA_ROOT_ENV = "LORE_BENCH_DATA"
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get(DATA_ROOT_ENV, "~/lore_bench_data")).expanduser()
+
+
+class DatasetMissingError(RuntimeError):
+    """Raised when a dataset (or a piece of it) is not prepared on this machine.
+    The message says what is missing, where it was expected and where it comes from."""
+
+
+@dataclass
+class ImageSplit:
+    """One split of a dataset.
+
+    ``keys`` are stable identifiers (relative file paths, or ``"<source>:<index>"``
+    for arrays) used by the few-shot sampler, so that sampling never depends on
+    file-system listing order. ``load(i)`` returns an RGB PIL image.
+    """
+
+    keys: list[str]
+    labels: np.ndarray
+    load: Callable[[int], Image.Image]
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if len(self.keys) != len(self.labels):
+            raise ValueError("keys and labels differ in length")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices: Sequence[int]) -> "ImageSplit":
+        idx = np.asarray(indices, dtype=np.int64)
+        parent_load = self.load
+        return ImageSplit(
+            keys=[self.keys[i] for i in idx],
+            labels=self.labels[idx],
+            load=lambda i: parent_load(int(idx[i])),
+        )
+
+
+def array_split(source: str, images: np.ndarray, labels: np.ndarray) -> ImageSplit:
+    """An :class:`ImageSplit` over an in-memory uint8 array [N, H, W] or [N, H, W, 3]."""
+    images = np.ascontiguousarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(f"{source}: images must be uint8, got {images.dtype}")
+
+    def load(i: int) -> Image.Image:
+        img = Image.fromarray(images[i])
+        return img.convert("RGB") if img.mode != "RGB" else img
+
+    return ImageSplit(keys=[f"{source}:{i}" for i in range(len(images))], labels=labels, load=load)
+
+
+@dataclass
+class DoctorReport:
+    """What ``lore-bench data doctor`` says about one dataset."""
+
+    name: str
+    status: str  # found | missing | partial
+    counts: dict[str, int] = field(default_factory=dict)
+    detail: str = ""
+
+
+class Dataset:
+    """Base class of a registered dataset.
+
+    Subclasses set the class attributes and implement :meth:`load_split`.
+    ``template`` is the CoOp-style hand-crafted prompt (``{}`` = class name) used
+    for zero-shot and prompt initialisation; ``lore_template`` is the template of
+    LORE's class-name knowledge (specs/lore.md).
+    """
+
+    name: ClassVar[str]
+    classnames: ClassVar[list[str]]
+    template: ClassVar[str] = "a photo of a {}."
+    lore_template: ClassVar[str] = "This is a photo of a {}."
+    description: ClassVar[str] = ""
+    #: True for datasets that ship with lore-bench or its dependencies (no data root needed).
+    embedded: ClassVar[bool] = False
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root).expanduser() if root else default_data_root()
+
+    def load_split(self, split: str) -> ImageSplit:  # split: "train" | "test"
+        raise NotImplementedError
+
+    def doctor(self) -> DoctorReport:
+        """Default check: try loading both splits."""
+        try:
+            counts = {s: len(self.load_split(s)) for s in ("train", "test")}
+        except DatasetMissingError as err:
+            return DoctorReport(self.name, "missing", detail=str(err))
+        return DoctorReport(self.name, "found", counts)
+
+
+def get_dataset(name: str, root: str | Path | None = None) -> Dataset:
+    return DATASETS.get(name)(root)

@@ -1,0 +1,167 @@
+"""The Method plugin interface (DESIGN.md). A method holds only what is specific
+to it; the engine owns optimisation, precision, data, evaluation, checkpoints.
+
+A third-party method subclasses :class:`Method`, sets ``name`` and ``Config``
+(a dataclass; unknown keys are rejected) and is found through the entry-point
+group ``lore_bench.methods`` or a ``plugin: "pkg.module:Class"`` key in a suite.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from ..backbones.base import Backbone
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a method learns about the task it is adapted to."""
+
+    dataset: str
+    classnames: tuple[str, ...]
+    template: str = "a photo of a {}."  # hand-crafted CoOp-style template
+    lore_template: str = "This is a photo of a {}."
+    shots: int = 0
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classnames)
+
+    def prompts(self, template: str | None = None) -> list[str]:
+        t = template or self.template
+        return [t.format(c) for c in self.classnames]
+
+
+@dataclass
+class EmptyConfig:
+    pass
+
+
+class ConfigError(ValueError):
+    """A method config key or value is wrong; ``field`` names it."""
+
+    def __init__(self, message: str, field: str | None = None, suggestion: str | None = None):
+        super().__init__(message)
+        self.field, self.suggestion = field, suggestion
+
+
+def build_config(config_cls: type, values: dict[str, Any], method: str) -> Any:
+    """Dataclass from a dict, rejecting unknown keys with a "did you mean"."""
+    from ..registry import nearest
+
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    for key in values:
+        if key not in fields:
+            near = nearest(key, fields)
+            hint = f"; did you mean '{near}'?" if near else ""
+            raise ConfigError(
+                f"method '{method}' has no option '{key}'{hint} Options: {', '.join(fields) or '(none)'}",
+                field=key,
+                suggestion=near,
+            )
+    return config_cls(**values)
+
+
+class Method(nn.Module):
+    """Base class of every PET method (built-in or plugin)."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = EmptyConfig
+    #: True when the image tower is frozen and untouched: the engine may then
+    #: feed cached features to :meth:`logits_from_features` instead of images.
+    caches_image_features: ClassVar[bool] = False
+    #: True when the method needs a CLIP text tower.
+    requires_text: ClassVar[bool] = True
+    #: True when :meth:`training_step` fills ``.grad`` itself (ProGrad).
+    manual_backward: ClassVar[bool] = False
+
+    def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = backbone
+        self.task = task
+        if self.requires_text:
+            backbone.require_text(self.name)
+
+    # -- defaults that depend on the trial (published configurations) ---------
+    @classmethod
+    def default_config(cls, dataset: str, shots: int) -> dict[str, Any]:
+        """Method-config defaults for this dataset and shot count."""
+        return {}
+
+    @classmethod
+    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
+        """Training-budget defaults (epochs, lr, batch_size, ...) for this trial."""
+        return {}
+
+    # -- the model -------------------------------------------------------------
+    def forward(self, images: Tensor) -> Tensor:
+        """Logits [B, C]."""
+        if self.caches_image_features:
+            return self.logits_from_features(self.backbone.encode_image(images))
+        raise NotImplementedError
+
+    def logits_from_features(self, features: Tensor) -> Tensor:
+        raise NotImplementedError(f"{self.name} does not work from cached image features")
+
+    def prepare(self, context: "PrepareContext") -> None:
+        """Called once before training: precompute targets, closed-form fits, ..."""
+
+    def training_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Loss (and logits) on one batch. ``batch`` holds ``labels``, ``index``
+        and either ``images`` or (for feature-caching methods) ``features``."""
+        logits = self._logits(batch)
+        return {"loss": nn.functional.cross_entropy(logits, batch["labels"]), "logits": logits}
+
+    def _logits(self, batch: dict[str, Tensor]) -> Tensor:
+        if "features" in batch:
+            return self.logits_from_features(batch["features"])
+        return self(batch["images"])
+
+    # -- what is trained and saved ----------------------------------------------
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        for name, p in self.named_parameters():
+            if p.requires_grad and not name.startswith("backbone."):
+                yield p
+
+    def trainable_state_dict(self) -> dict[str, Tensor]:
+        """Everything the method adds to the frozen backbone (params and buffers)."""
+        return {k: v.detach().clone() for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+    def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("backbone.")]
+        if missing or unexpected:
+            raise KeyError(f"{self.name}: state mismatch, missing {missing}, unexpected {unexpected}")
+
+    def num_trainable(self) -> int:
+        return sum(p.numel() for p in self.trainable_parameters())
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.eval()  # the frozen tower never trains (dropout, BN, drop-path)
+        return self
+
+
+@dataclass
+class PrepareContext:
+    """Handed to :meth:`Method.prepare`: the (un-augmented) training shots.
+
+    ``batches()`` yields dicts with ``images`` (preprocessed, test transform),
+    ``labels`` and ``index``; ``features()`` returns the frozen image features
+    of all training shots (served from the feature cache where possible)."""
+
+    device: torch.device
+    labels: Tensor
+    _batches: Any
+    _features: Any
+
+    def batches(self) -> Iterable[dict[str, Tensor]]:
+        return self._batches()
+
+    def features(self) -> Tensor:
+        return self._features()

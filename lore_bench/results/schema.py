@@ -1,0 +1,92 @@
+"""The versioned Parquet schema of the results store.
+
+Two tables:
+- ``trials``: one row per (trial_id, stage, eval_split) — spec columns, metrics,
+  status, timings, provenance;
+- ``epochs``: one row per (trial_id, stage, epoch) — training curves.
+Bump SCHEMA_VERSION when a column changes meaning; readers accept older
+versions by filling new columns with nulls.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+STATUS_OK, STATUS_FAILED, STATUS_DIVERGED = "ok", "failed", "diverged"
+STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_DIVERGED)
+
+TRIALS_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        ("trial_id", pa.string()),
+        ("suite", pa.string()),
+        # what was run (the spec; spec_json holds all of it)
+        ("task", pa.string()),  # classification | retrieval | correspondence | video_segmentation
+        ("method", pa.string()),
+        ("backbone", pa.string()),
+        ("dataset", pa.string()),
+        ("protocol", pa.string()),  # few_shot | easy_to_hard | zero_shot | frozen_features
+        ("stage", pa.string()),  # main | easy | hard
+        ("eval_split", pa.string()),
+        ("shots", pa.int32()),
+        ("seed", pa.int32()),
+        ("method_config", pa.string()),  # JSON
+        ("training_config", pa.string()),  # JSON
+        ("spec_json", pa.string()),
+        # outcome
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("top1", pa.float64()),  # %
+        ("macro_f1", pa.float64()),  # %
+        ("per_class_acc_min", pa.float64()),
+        ("per_class_acc", pa.string()),  # JSON list, %
+        ("metrics_json", pa.string()),  # task-specific metrics (mAP, PCK, J&F, ...)
+        ("num_train", pa.int64()),
+        ("num_eval", pa.int64()),
+        ("final_train_loss", pa.float64()),
+        # cost
+        ("trainable_params", pa.int64()),
+        ("total_params", pa.int64()),
+        ("train_seconds", pa.float64()),
+        ("eval_seconds", pa.float64()),
+        ("train_images_per_s", pa.float64()),
+        ("eval_images_per_s", pa.float64()),
+        ("peak_memory_mb", pa.float64()),
+        ("device", pa.string()),
+        # provenance
+        ("shots_hash", pa.string()),
+        ("lore_bench_version", pa.string()),
+        ("git_sha", pa.string()),
+        ("package_versions", pa.string()),  # JSON
+        ("hostname", pa.string()),
+        ("finished_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+EPOCHS_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        ("trial_id", pa.string()),
+        ("stage", pa.string()),
+        ("epoch", pa.int32()),
+        ("train_loss", pa.float64()),
+        ("train_acc", pa.float64()),
+        ("lr", pa.float64()),
+        ("seconds", pa.float64()),
+        ("finished_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def conform(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts) -> a table of exactly ``schema``; missing keys become nulls,
+    unknown keys are an error (they would be silently lost otherwise)."""
+    names = set(schema.names)
+    for row in rows:
+        extra = set(row) - names
+        if extra:
+            raise KeyError(f"columns not in the results schema: {sorted(extra)}")
+    columns = {name: [row.get(name) for row in rows] for name in schema.names}
+    columns["schema_version"] = [SCHEMA_VERSION] * len(rows)
+    return pa.Table.from_pydict(columns, schema=schema)

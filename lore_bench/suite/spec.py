@@ -1,0 +1,67 @@
+"""TrialSpec: the frozen, JSON-serialisable description of one trial.
+
+``trial_id`` is a hash of everything that changes the result — never of
+where or when it runs — computed from canonical JSON (sorted keys, no
+whitespace), so it is identical across machines, processes and Python hash
+seeds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Bump when a change to lore-bench changes results for the same spec; it is
+#: part of every trial_id, so old results are not mistaken for new ones.
+BENCHMARK_VERSION = "1"
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    method: str
+    dataset: str
+    backbone: dict[str, Any]  # resolved backbone config, includes "name"
+    shots: int  # samples per class (per stage for easy_to_hard); 0 = no training images
+    seed: int
+    protocol: str = "few_shot"  # few_shot | easy_to_hard | zero_shot | frozen_features
+    task: str = "classification"
+    method_config: dict[str, Any] = field(default_factory=dict)  # resolved, defaults included
+    training: dict[str, Any] = field(default_factory=dict)  # resolved, defaults included
+    protocol_config: dict[str, Any] = field(default_factory=dict)
+    plugin: str | None = None  # "pkg.module:Class" for suite-declared plugins
+    benchmark_version: str = BENCHMARK_VERSION
+    # Not part of the id: where things are, and which suite asked for it.
+    suite: str = ""
+    data_root: str | None = None
+
+    NON_RESULT_FIELDS = ("suite", "data_root")
+
+    def identity(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in self.NON_RESULT_FIELDS:
+            d.pop(key)
+        return d
+
+    @property
+    def trial_id(self) -> str:
+        return hashlib.sha256(canonical_json(self.identity()).encode()).hexdigest()[:16]
+
+    @property
+    def backbone_name(self) -> str:
+        return self.backbone.get("name", "?")
+
+    def to_json(self) -> str:
+        return canonical_json(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str | dict) -> "TrialSpec":
+        data = json.loads(text) if isinstance(text, str) else dict(text)
+        return cls(**data)
+
+    def short(self) -> str:
+        return f"{self.method}/{self.dataset}/{self.backbone_name}/{self.protocol}/k{self.shots}/s{self.seed}"
