@@ -78,6 +78,9 @@ class Method(nn.Module):
     requires_text: ClassVar[bool] = True
     #: True when :meth:`training_step` fills ``.grad`` itself (ProGrad).
     manual_backward: ClassVar[bool] = False
+    #: False for methods that learn nothing from training images (zero-shot):
+    #: the suite then runs them once per dataset (shots 0, first seed).
+    uses_training_data: ClassVar[bool] = True
 
     def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
         super().__init__()
@@ -157,6 +160,7 @@ class PrepareContext:
 
     device: torch.device
     labels: Tensor
+    stage: str
     _batches: Any
     _features: Any
 

@@ -1,0 +1,219 @@
+"""`lore-bench` command line: parses arguments and calls the layers below.
+
+Exit codes: 0 ok, 1 some trials failed, 2 bad input (suite file, flags).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+
+EPILOG = """examples:
+  lore-bench run suite.yaml                      embedded default: offline, CPU, minutes
+  lore-bench run suite.yaml --only method=coop,lore,dataset=mnist --dry-run
+  lore-bench run suites/table1_fewshot_vitb16.yaml --address auto
+  lore-bench report                              tables + plots from ./results
+  lore-bench validate suite.yaml
+  lore-bench ls methods
+  lore-bench data doctor
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lore-bench", description="Benchmark parameter-efficient transfer methods "
+                                "(LORE, CoOp, VPT, ...) for pre-trained ViTs, orchestrated with Ray Tune.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def suite_args(sp):
+        sp.add_argument("suite", help="suite YAML file")
+        sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override a suite value, e.g. --set training.epochs=2 or "
+                             "--set methods.coop.training.lr=0.01 (repeatable; value is YAML)")
+
+    run = sub.add_parser("run", help="run a suite (skips trials already stored)", formatter_class=argparse.RawDescriptionHelpFormatter,
+                         description="Expand the suite into trials, skip those already stored as ok, run the rest "
+                                     "with Ray Tune and store every result in Parquet.")
+    suite_args(run)
+    run.add_argument("--only", metavar="KEY=V[,V...][,KEY=V...]",
+                     help="run a subset: keys method, dataset, backbone, shots, seed, protocol")
+    run.add_argument("--dry-run", action="store_true", help="print the trial table and count; start nothing")
+    run.add_argument("--results", help="results directory (default: the suite's 'results', else ./results)")
+    run.add_argument("--address", help="join a Ray cluster (e.g. auto, ray://head:10001); default RAY_ADDRESS or a local Ray")
+    run.add_argument("--no-dashboard", action="store_true", help="start the local Ray without its dashboard")
+    run.add_argument("--dashboard-host", default=None, help="dashboard bind address (default 127.0.0.1: this machine only)")
+    run.add_argument("--dashboard-port", type=int, default=None)
+    run.add_argument("--no-auth", action="store_true", help="turn Ray's token authentication off (trusted networks only)")
+    run.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    run.add_argument("--max-concurrent", type=int, help="at most this many trials at once")
+    run.add_argument("--retries", type=int, help="retries of a failed trial (default: the suite's, else 1)")
+    run.add_argument("--verbose", action="store_true", help="forward the workers' logs to this terminal")
+
+    val = sub.add_parser("validate", help="check a suite file without starting Ray")
+    suite_args(val)
+
+    rep = sub.add_parser("report", help="tables and plots from the stored results")
+    rep.add_argument("--results", default="results", help="results directory (default ./results)")
+    rep.add_argument("--suite", help="only this suite's rows")
+    rep.add_argument("--out", default="reports", help="output directory (default ./reports)")
+    rep.add_argument("--format", default="md,tex,csv,html", help="comma-separated: md,tex,csv,html")
+
+    ls = sub.add_parser("ls", help="list methods, datasets, backbones or suites")
+    ls.add_argument("what", choices=["methods", "datasets", "backbones", "suites"])
+
+    data = sub.add_parser("data", help="dataset tools")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    doctor = data_sub.add_parser("doctor", help="which datasets are prepared, which are missing, how to get them")
+    doctor.add_argument("name", nargs="?", help="one dataset (default: all)")
+    doctor.add_argument("--root", help=f"data root (default ${'LORE_BENCH_DATA'} or ~/lore_bench_data)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from .suite.config import SuiteError
+
+    try:
+        handler = {"run": _run, "validate": _validate, "report": _report, "ls": _ls, "data": _data}[args.command]
+        return handler(args)
+    except SuiteError as err:
+        print(f"error: {err.render()}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted; stored results are kept — rerun the same command to continue", file=sys.stderr)
+        return 130
+
+
+def _load(args):
+    from .suite.config import load_suite
+    from .suite.expand import apply_only, expand, parse_only
+
+    suite = load_suite(args.suite, args.overrides)
+    specs = expand(suite)
+    if getattr(args, "only", None):
+        try:
+            specs = apply_only(specs, parse_only(args.only))
+        except ValueError as err:
+            from .suite.config import SuiteError
+
+            raise SuiteError("--only", None, "--only", str(err)) from None
+    return suite, specs
+
+
+def _validate(args) -> int:
+    suite, specs = _load(args)
+    print(f"{args.suite}: ok — suite '{suite.name}', {len(specs)} trials "
+          f"({len(suite.methods)} methods x {len(suite.datasets)} datasets x {len(suite.backbones)} backbones, "
+          f"shots {suite.shots}, seeds {suite.seeds})")
+    return EXIT_OK
+
+
+def _run(args) -> int:
+    from .suite.tables import trial_table
+
+    suite, specs = _load(args)
+    results = args.results or suite.results
+    if args.dry_run:
+        from .results.store import ResultsStore
+        from .suite.orchestrate import pending_specs
+
+        pending = {s.trial_id for s in pending_specs(specs, ResultsStore(results))}
+        print(trial_table(specs, pending))
+        print(f"{len(specs)} trials ({len(pending)} to run, {len(specs) - len(pending)} already stored in {results})")
+        return EXIT_OK
+    from .suite.orchestrate import RunOptions, run_suite
+
+    ray_cfg, res = suite.ray, suite.resources
+    options = RunOptions(
+        results_dir=results,
+        address=args.address or ray_cfg.get("address"),
+        dashboard=not args.no_dashboard and ray_cfg.get("dashboard", True),
+        dashboard_host=args.dashboard_host or ray_cfg.get("dashboard_host", "127.0.0.1"),
+        dashboard_port=args.dashboard_port or ray_cfg.get("dashboard_port", 8265),
+        auth=not args.no_auth and ray_cfg.get("auth", True),
+        num_cpus=args.num_cpus or ray_cfg.get("num_cpus"),
+        num_gpus=ray_cfg.get("num_gpus"),
+        cpu_per_trial=res.get("cpu", 1), gpu_per_trial=res.get("gpu", 0),
+        max_concurrent=args.max_concurrent if args.max_concurrent is not None else res.get("max_concurrent", 0),
+        retries=args.retries if args.retries is not None else res.get("retries", 1),
+        log_to_driver=args.verbose,
+    )
+    print(f"suite '{suite.name}': {len(specs)} trials; results in {Path(results).resolve()}")
+    summary = run_suite(specs, options)
+    if summary.wall_seconds:
+        print(f"finished in {summary.wall_seconds:.0f}s: {summary.ok} ok, {summary.diverged} diverged, "
+              f"{summary.failed} failed, {summary.skipped} skipped (already stored)")
+    for error in summary.errors:
+        print(f"  failed: {error}", file=sys.stderr)
+    _print_summary_table(results, suite.name)
+    print(f"next: lore-bench report --results {results}")
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _print_summary_table(results: str, suite_name: str) -> None:
+    from .plots.report import markdown_summary
+    from .results.store import ResultsStore
+
+    df = ResultsStore(results).trials()
+    if not df.empty:
+        print(markdown_summary(df[df["suite"] == suite_name]))
+
+
+def _report(args) -> int:
+    from .plots.report import build_report, markdown_summary
+    from .results.store import ResultsStore
+
+    df = ResultsStore(args.results).trials()
+    if df.empty:
+        print(f"error: no results in {args.results}; run a suite first (lore-bench run suite.yaml)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.suite:
+        df = df[df["suite"] == args.suite]
+    print(markdown_summary(df))
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    summary = build_report(args.results, args.out, formats=formats, suite=args.suite)
+    print(summary)
+    return EXIT_OK
+
+
+def _ls(args) -> int:
+    if args.what == "methods":
+        from .methods.registry import METHODS
+
+        for name in METHODS.names():
+            cls = METHODS.get(name)
+            doc = (cls.__doc__ or "").strip().splitlines()
+            print(f"{name:16s} {doc[0] if doc else ''}")
+    elif args.what == "datasets":
+        from .benchmarks import DATASETS
+
+        for name in DATASETS.names():
+            cls = DATASETS.get(name)
+            kind = "embedded" if getattr(cls, "embedded", False) else "prepare under the data root"
+            print(f"{name:18s} {len(cls.classnames):5d} classes  ({kind})")
+    elif args.what == "backbones":
+        from .backbones import NAMED_BACKBONES
+
+        for name, cfg in NAMED_BACKBONES.items():
+            print(f"{name:22s} {cfg['type']}: {cfg['arch']} / {cfg.get('pretrained')}")
+    else:
+        for path in sorted(SUITES_DIR.glob("*.yaml")) + sorted(Path.cwd().glob("suite*.yaml")):
+            print(path)
+    return EXIT_OK
+
+
+def _data(args) -> int:
+    from .benchmarks.doctor import doctor_all, format_reports
+
+    reports = doctor_all([args.name] if args.name else None, args.root)
+    print(format_reports(reports))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

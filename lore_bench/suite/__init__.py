@@ -1,0 +1,1 @@
+"""Suites: config, expansion into TrialSpecs, orchestration (Ray) and the engine."""
