@@ -1,0 +1,56 @@
+"""CoOp (Zhou et al., IJCV 2022): a learned context "[V]_1 ... [V]_n" shared by
+all classes (unified context, class-specific context off) before the class
+name: prompt = [SOS] ctx "classname ." [EOT]. Only the text side changes, so
+the frozen image features can come from the engine's feature cache.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+from ..backbones.base import Backbone, TextTower
+from ._prompting import ClassPrompts, EvalCache, coop_epochs, cosine_logits, published_budget, random_context, word_context
+from .base import Method, TaskInfo
+from .registry import register_method
+
+
+@dataclass
+class CoOpConfig:
+    n_ctx: int = 16
+    # Words to initialise the context from ("" = random N(0, init_std), CoOp's
+    # published setting); see _prompting.word_context for n_ctx != #tokens.
+    ctx_init: str = ""
+    init_std: float = 0.02
+
+
+@register_method
+class CoOp(Method):
+    name = "coop"
+    Config = CoOpConfig
+    caches_image_features = True
+
+    def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
+        super().__init__(cfg, backbone, task)
+        text = backbone.text
+        prefix, init = self.initial_context(text)
+        self.ctx = nn.Parameter(init)
+        self.prompts = ClassPrompts(text, task.classnames, prefix, cfg.n_ctx)
+        self._class_cache = EvalCache()
+
+    def initial_context(self, text: TextTower):
+        if self.cfg.ctx_init:
+            return word_context(text, self.cfg.ctx_init, self.cfg.n_ctx)
+        return random_context(text, self.cfg.n_ctx, self.cfg.init_std)
+
+    @classmethod
+    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
+        return published_budget(coop_epochs(dataset, shots), lr=0.002, batch_size=32)
+
+    def class_features(self) -> Tensor:
+        """Normalised class embeddings [C, E]; encoded once per evaluation."""
+        return self._class_cache.get([self.ctx], lambda: self.prompts.encode(self.ctx))
+
+    def logits_from_features(self, features: Tensor) -> Tensor:
+        return cosine_logits(features, self.class_features(), self.backbone.logit_scale)
