@@ -1,0 +1,50 @@
+"""CoCoOp (Zhou et al., CVPR 2022): CoOp's context plus an image-conditional
+bias. A meta-net Linear(E, E/16)-ReLU-Linear(E/16, W) maps the normalised image
+feature to a bias added to every context vector, so each image gets its own
+prompts (and its own class embeddings). The image tower stays untouched.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+from ..backbones.base import Backbone
+from ._prompting import ClassPrompts, cosine_logits, published_budget, word_context
+from .base import Method, TaskInfo
+from .registry import register_method
+
+
+@dataclass
+class CoCoOpConfig:
+    n_ctx: int = 4
+    ctx_init: str = "a photo of a"
+    meta_reduction: int = 16  # meta-net hidden width = image feature dim // 16
+
+
+@register_method
+class CoCoOp(Method):
+    name = "cocoop"
+    Config = CoCoOpConfig
+    caches_image_features = True
+
+    def __init__(self, cfg: CoCoOpConfig, backbone: Backbone, task: TaskInfo):
+        super().__init__(cfg, backbone, task)
+        text = backbone.text
+        prefix, init = word_context(text, cfg.ctx_init, cfg.n_ctx)
+        self.ctx = nn.Parameter(init)
+        self.prompts = ClassPrompts(text, task.classnames, prefix, cfg.n_ctx)
+        dim = backbone.info.feature_dim
+        hidden = dim // cfg.meta_reduction
+        self.meta_net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, text.width))
+
+    @classmethod
+    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
+        return published_budget(epochs=10, lr=0.002, batch_size=1)
+
+    def logits_from_features(self, features: Tensor) -> Tensor:
+        features = nn.functional.normalize(features.to(self.ctx.dtype), dim=-1)
+        bias = self.meta_net(features)  # [B, W]
+        ctx = self.ctx.unsqueeze(0) + bias.unsqueeze(1)  # [B, n, W]
+        return cosine_logits(features, self.prompts.encode_per_sample(ctx), self.backbone.logit_scale)

@@ -1,0 +1,74 @@
+"""MaPLe (Khattak et al., CVPR 2023): multi-modal prompts coupled text -> vision.
+
+Text: ``n_ctx`` context vectors (initialised from the first tokens of "a photo
+of a"; the remaining words stay fixed text) at the input, and fresh text
+prompts (N(0, 0.02)) replacing those positions before layers 1 .. depth-1.
+Vision: at each of the same depths the vision prompts are a coupling function
+Linear(W_text, D_vision) of that depth's text prompts, so the two towers are
+prompted jointly. On ViT-B/16 (depth 9, n_ctx 2):
+  text 9 * 2 * 512 = 9,216 + coupling 9 * (512 * 768 + 768) = 3,545,856
+  = 3,555,072 trainable parameters (the paper's "3.55M").
+The image tower's input changes, so image features cannot be cached.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..backbones.base import Backbone
+from ._prompting import ClassPrompts, EvalCache, cosine_logits, published_budget, word_context
+from .base import Method, TaskInfo
+from .registry import register_method
+
+
+@dataclass
+class MaPLeConfig:
+    n_ctx: int = 2
+    ctx_init: str = "a photo of a"
+    depth: int = 9  # prompted layers (1 = shallow); capped at the shallower tower's depth
+    init_std: float = 0.02
+
+
+@register_method
+class MaPLe(Method):
+    name = "maple"
+    Config = MaPLeConfig
+
+    def __init__(self, cfg: MaPLeConfig, backbone: Backbone, task: TaskInfo):
+        super().__init__(cfg, backbone, task)
+        text = backbone.text
+        # Small towers (micro-CLIP has 4 layers) cannot take depth 9.
+        self.depth = max(1, min(cfg.depth, text.num_layers, backbone.info.num_layers))
+        prefix, init = word_context(text, cfg.ctx_init, cfg.n_ctx)
+        self.ctx = nn.Parameter(init)
+        self.prompts = ClassPrompts(text, task.classnames, prefix, cfg.n_ctx)
+        deep = torch.empty(self.depth - 1, cfg.n_ctx, text.width)
+        nn.init.normal_(deep, std=cfg.init_std)
+        self.deep_text = nn.Parameter(deep)
+        # coupling[0] maps the input context, coupling[i] the layer-i text prompts.
+        self.coupling = nn.ModuleList(nn.Linear(text.width, backbone.info.width) for _ in range(self.depth))
+        self._class_cache = EvalCache()
+
+    @classmethod
+    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
+        # MaPLe's released config (base-to-novel); it released none for few-shot.
+        return published_budget(epochs=5, lr=0.0035, batch_size=4)
+
+    def text_prompts(self) -> list[Tensor]:
+        return [self.ctx, *self.deep_text.unbind(0)]
+
+    def vision_prompts(self) -> list[Tensor]:
+        return [proj(p) for proj, p in zip(self.coupling, self.text_prompts())]
+
+    def class_features(self) -> Tensor:
+        def encode():
+            return self.prompts.encode(self.ctx, deep_prompts=[None, *self.deep_text.unbind(0)])
+
+        return self._class_cache.get([self.ctx, self.deep_text], encode)
+
+    def forward(self, images: Tensor) -> Tensor:
+        features = self.backbone.forward_prompted(images, self.vision_prompts())
+        return cosine_logits(features, self.class_features(), self.backbone.logit_scale)

@@ -1,0 +1,68 @@
+"""VPT (Jia et al., ECCV 2022): learned tokens inserted after CLS in the image
+tower; shallow (input only) or deep (a fresh set before every layer).
+
+On a CLIP backbone (MaPLe's "VPT" baseline config: deep, 8 tokens) the
+classifier is the frozen text embeddings of the dataset's hand-crafted
+template and prompts start N(0, 0.02). On a timm ViT (``family == 'vit'``) a
+linear head is trained with the prompts, which start as in the VPT paper,
+uniform(+-sqrt(6 / (3 * patch^2 + D))).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..backbones.base import Backbone
+from ._prompting import cosine_logits, published_budget, template_classifier
+from .base import Method, TaskInfo
+from .registry import register_method
+
+
+@dataclass
+class VPTConfig:
+    num_tokens: int = 8
+    deep: bool = True
+    dropout: float = 0.0  # on the prompt tokens (VPT's PROMPT.DROPOUT)
+
+
+@register_method
+class VPT(Method):
+    name = "vpt"
+    Config = VPTConfig
+    # The text tower is needed on CLIP backbones only; checked in __init__.
+    requires_text = False
+
+    def __init__(self, cfg: VPTConfig, backbone: Backbone, task: TaskInfo):
+        super().__init__(cfg, backbone, task)
+        info = backbone.info
+        layers = info.num_layers if cfg.deep else 1
+        prompts = torch.empty(layers, cfg.num_tokens, info.width)
+        self.head: nn.Linear | None = None
+        if backbone.family == "clip":
+            backbone.require_text(self.name)
+            nn.init.normal_(prompts, std=0.02)
+            classifier = template_classifier(backbone.text, task.template, task.classnames)
+            self.register_buffer("classifier", classifier, persistent=False)
+        else:
+            bound = math.sqrt(6.0 / (3 * info.patch_size**2 + info.width))
+            nn.init.uniform_(prompts, -bound, bound)
+            self.head = nn.Linear(info.feature_dim, task.num_classes)
+        self.prompts = nn.Parameter(prompts)
+        self.prompt_dropout = nn.Dropout(cfg.dropout)
+
+    @classmethod
+    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
+        # MaPLe's VPT config for CLIP. The VPT paper's vanilla-ViT recipe is a
+        # per-dataset grid (tokens, lr, wd; 100 epochs, 10 warm-up): set it per suite.
+        return published_budget(epochs=5, lr=0.0025, batch_size=4)
+
+    def forward(self, images: Tensor) -> Tensor:
+        prompts = [self.prompt_dropout(p) for p in self.prompts.unbind(0)]
+        features = self.backbone.forward_prompted(images, prompts)
+        if self.head is not None:
+            return self.head(features)
+        return cosine_logits(features, self.classifier, self.backbone.logit_scale)

@@ -1,0 +1,52 @@
+"""Trainable-parameter counts of the CLIP baselines on open_clip ViT-B-16
+(text width 512, vision width 768, embed dim 512) equal the published ones
+(specs/baselines.md). Random weights: counts do not depend on them."""
+from __future__ import annotations
+
+import pytest
+
+from lore_bench.backbones import build_backbone
+from lore_bench.methods import METHODS, TaskInfo
+from lore_bench.methods.base import build_config
+
+NUM_CLASSES = 3  # few classes: the frozen text classifiers are encoded per method
+TASK = TaskInfo("sklearn_digits", tuple(f"digit {i}" for i in range(NUM_CLASSES)), shots=16)
+
+
+@pytest.fixture(scope="module")
+def vit_b16():
+    return build_backbone({"type": "open_clip", "arch": "ViT-B-16", "pretrained": None})
+
+
+def count(backbone, name: str, **overrides) -> int:
+    cls = METHODS.get(name)
+    cfg = build_config(cls.Config, {**cls.default_config(TASK.dataset, TASK.shots), **overrides}, name)
+    return cls(cfg, backbone, TASK).num_trainable()
+
+
+@pytest.mark.parametrize(
+    "name, overrides, expected",
+    [
+        ("zeroshot_clip", {}, 0),
+        ("coop", {}, 16 * 512),  # 8,192
+        ("prograd", {}, 16 * 512),
+        ("cocoop", {}, 4 * 512 + (512 * 32 + 32) + (32 * 512 + 512)),  # 35,360
+        ("clip_adapter", {}, 2 * 512 * 128),  # 131,072
+        ("vpt", {"deep": True, "num_tokens": 8}, 12 * 8 * 768),  # 73,728; CLIP: frozen text head
+        ("vpt", {"deep": False, "num_tokens": 8}, 8 * 768),
+        ("linear_probe", {}, 512 * NUM_CLASSES + NUM_CLASSES),
+    ],
+)
+def test_published_counts(vit_b16, name, overrides, expected):
+    assert count(vit_b16, name, **overrides) == expected
+
+
+def test_cocoop_is_35360(vit_b16):
+    assert count(vit_b16, "cocoop") == 35_360
+
+
+def test_maple_is_about_3_55m(vit_b16):
+    # 9 depths x 2 text prompts x 512 + 9 couplings Linear(512, 768) with bias.
+    n = count(vit_b16, "maple")
+    assert n == 9 * 2 * 512 + 9 * (512 * 768 + 768) == 3_555_072
+    assert abs(n - 3.55e6) / 3.55e6 < 0.01
