@@ -58,7 +58,16 @@ def build_backbone(ref: str | dict[str, Any]) -> Backbone:
 
 @lru_cache(maxsize=2)
 def _build_cached(cfg_json: str) -> Backbone:
-    cfg = json.loads(cfg_json)
+    import torch
+
+    # Randomly initialised towers (pretrained: null, tests) are the same in
+    # every process; the caller's random stream is left untouched.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return _build(json.loads(cfg_json))
+
+
+def _build(cfg: dict) -> Backbone:
     kind = cfg.get("type", "open_clip")
     if kind == "open_clip":
         from .open_clip_backbone import OpenClipBackbone

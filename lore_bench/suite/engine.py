@@ -82,7 +82,6 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None, checkpoint
     """Run one trial. Exceptions propagate (the orchestrator retries and records
     them); a non-finite loss ends the trial with status ``diverged``."""
     device = torch.device(device) if device else pick_device()
-    seed_everything(spec.seed)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     backbone = build_backbone(spec.backbone).to(device)
@@ -95,6 +94,9 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None, checkpoint
     dataset = get_dataset(spec.dataset, spec.data_root)
     task = TaskInfo(dataset.name, tuple(dataset.classnames), dataset.template, dataset.lore_template, spec.shots)
     cls = resolve_method(spec.method, spec.plugin)
+    # Seed after the (cached, so sometimes skipped) backbone build: the random
+    # stream of init, augmentation and data order must not depend on it.
+    seed_everything(spec.seed)
     method = cls(build_config(cls.Config, spec.method_config, spec.method), backbone, task).to(device)
     ckpt = StageCheckpoint(Path(checkpoint_dir) / spec.trial_id) if checkpoint_dir else None
     run = _Run(spec, device, TrainingConfig(**spec.training), method, on_epoch, ckpt)
@@ -173,6 +175,9 @@ def fit(run: _Run, train, stage: str, cfg: TrainingConfig) -> StageResult:
         lr = lr_at(epoch, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        # Augmentation and dropout draw from the global stream: reseed it per epoch
+        # so a trial resumed from a checkpoint replays exactly what it missed.
+        seed_everything(spec.seed * 100_003 + epoch + (0 if stage == "main" else 50_000))
         method.train()
         t0 = time.perf_counter()
         total, correct, seen = 0.0, 0, 0

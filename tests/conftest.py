@@ -1,0 +1,37 @@
+"""Shared test set-up: offline, no Ray token auth, caches in a temp dir."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Before anything imports huggingface_hub or ray.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("LORE_BENCH_CACHE", tempfile.mkdtemp(prefix="lb-cache-"))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture
+def tiny_backbone():
+    from lore_bench.backbones import build_backbone
+
+    return build_backbone("micro_clip_random")
+
+
+def make_spec(method="coop", dataset="sklearn_digits", shots=2, seed=1, training=None, method_cfg=None,
+              backbone="micro_clip_random", plugin=None, protocol="few_shot", protocol_config=None):
+    """A resolved TrialSpec as the suite expansion would build it."""
+    from lore_bench.backbones import resolve_backbone
+    from lore_bench.methods.registry import resolve_method
+    from lore_bench.suite.expand import resolve_method_config, resolve_training
+    from lore_bench.suite.spec import TrialSpec
+
+    cls = resolve_method(method, plugin)
+    return TrialSpec(method=method, dataset=dataset, backbone=resolve_backbone(backbone), shots=shots, seed=seed,
+                     protocol=protocol, method_config=resolve_method_config(cls, dataset, shots, method_cfg or {}),
+                     training=resolve_training(cls, dataset, shots, training or {"epochs": 2, "augment": False}, {}),
+                     protocol_config=protocol_config or {}, plugin=plugin, suite="test")

@@ -1,0 +1,97 @@
+"""Every registered method — built-in or plugin — gets these checks for free
+(the timm test-suite pattern): logits shape, frozen backbone, gradients only
+on trainable parameters, and a few steps lower the loss on a fixed batch."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import pytest
+import torch
+
+from conftest import TESTS_DIR
+from lore_bench.methods import METHODS, PrepareContext, TaskInfo
+from lore_bench.methods.base import build_config
+
+sys.path.insert(0, f"{TESTS_DIR}/plugins")
+import lb_example_plugin  # noqa: E402
+
+CLASSNAMES = ("0", "1", "2", "3")
+ALL = [METHODS.get(n) for n in METHODS.names()] + [lb_example_plugin.TextInitHead]
+
+
+def build(cls, backbone, shots=2):
+    task = TaskInfo("sklearn_digits", CLASSNAMES, "a photo of the digit {}.", "a photo of the digit {}.", shots)
+    cfg = build_config(cls.Config, cls.default_config("sklearn_digits", shots), cls.name)
+    return cls(cfg, backbone, task)
+
+
+def fixed_batch(backbone, n=8):
+    g = torch.Generator().manual_seed(0)
+    s = backbone.info.image_size
+    return {"images": torch.randn(n, 3, s, s, generator=g), "labels": torch.arange(n) % len(CLASSNAMES),
+            "index": torch.arange(n)}
+
+
+def prepare(method, batch):
+    def batches():
+        yield batch
+
+    def features():
+        with torch.no_grad():
+            return method.backbone.encode_image(batch["images"])
+
+    method.prepare(PrepareContext(torch.device("cpu"), batch["labels"], "main", batches, features))
+
+
+def step_batch(method, batch):
+    if method.caches_image_features:
+        with torch.no_grad():
+            return {**{k: v for k, v in batch.items() if k != "images"},
+                    "features": method.backbone.encode_image(batch["images"])}
+    return batch
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.name)
+def test_method_contract(cls, tiny_backbone):
+    torch.manual_seed(0)
+    method = build(cls, tiny_backbone)
+    batch = fixed_batch(tiny_backbone)
+    prepare(method, batch)
+    method.eval()
+    with torch.no_grad():
+        logits = method(batch["images"])
+    assert logits.shape == (8, len(CLASSNAMES))
+    assert all(not p.requires_grad for p in tiny_backbone.parameters()), "backbone must stay frozen"
+    params = list(method.trainable_parameters())
+    if not params:
+        return  # zero-shot and closed-form methods: nothing to train
+    before = {id(p): p.detach().clone() for p in params}
+    backbone_before = [p.detach().clone() for p in tiny_backbone.parameters()]
+    opt = torch.optim.SGD(params, lr=0.01 if cls.name != "lore" else 0.003, momentum=0.9)
+    method.train()
+    assert not tiny_backbone.training
+    sb = step_batch(method, batch)
+    losses = []
+    for _ in range(8):
+        opt.zero_grad()
+        out = method.training_step(sb)
+        if not cls.manual_backward:
+            out["loss"].backward()
+        if not losses:
+            assert all(p.grad is None for p in tiny_backbone.parameters())
+            assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+        opt.step()
+        losses.append(float(out["loss"].detach()))
+    assert losses[-1] < losses[0], f"{cls.name}: loss did not go down: {losses}"
+    assert any(not torch.equal(before[id(p)], p) for p in params)
+    assert all(torch.equal(a, b) for a, b in zip(backbone_before, tiny_backbone.parameters()))
+    state = method.trainable_state_dict()
+    assert state and not any(k.startswith("backbone.") for k in state)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.name)
+def test_method_config_is_a_dataclass_with_defaults(cls):
+    assert dataclasses.is_dataclass(cls.Config)
+    build_config(cls.Config, cls.default_config("sklearn_digits", 4), cls.name)
+    assert isinstance(cls.default_training("sklearn_digits", 4), dict)
