@@ -181,3 +181,14 @@ def test_textile_pool_independent_of_glob_order(monkeypatch):
     real_glob = Path.glob
     monkeypatch.setattr(Path, "glob", lambda self, pattern: reversed(list(real_glob(self, pattern))))
     assert get_dataset("textile_defects").load_split("train").keys == reference
+
+
+@pytest.mark.parametrize("name", PAPER_DATASETS)
+def test_docs_show_the_layout_the_loader_expects(name):
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "datasets.md").read_text()
+    ds = get_dataset(name)
+    assert f"`{name}`" in doc and f"{ds.folder}/" in doc
+    for line in ds.layout.splitlines():
+        entry = line.strip().split("(")[0].strip()
+        if entry and not line.startswith("("):
+            assert entry in doc, f"docs/datasets.md lacks '{entry}' of {name}"
