@@ -1,0 +1,186 @@
+"""From store rows to the numbers every table and plot shares.
+
+One place computes "mean ± std over seeds" and "the average over datasets", so
+Table 1, the few-shot curves and the terminal summary can never disagree.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lore_bench.results.schema import STATUS_OK
+from lore_bench.results.store import ResultsStore
+
+# The paper's column and row order; anything else follows alphabetically.
+PAPER_DATASETS = [
+    "flowers102", "stanford_cars", "fgvc_aircraft", "stanford_dogs", "cifar10", "cifar100",
+    "dtd", "imagenet", "eurosat", "resisc45", "ucf101", "patternnet",
+]
+PAPER_METHODS = [
+    "zeroshot_clip", "linear_probe", "coop", "cocoop", "prograd", "clip_adapter", "maple",
+    "vpt", "lore_without_kla", "lore",
+]
+AVERAGE = "Average"
+MISSING = "–"  # en dash: a cell with no ok result
+
+
+class ReportError(ValueError):
+    """Nothing to report (no store, no rows, unknown suite); the message says why."""
+
+
+def load_trials(results_dir: str | Path, suite: str | None = None) -> pd.DataFrame:
+    """Rows of the store at ``results_dir`` (the store root, or its ``trials/``
+    folder), deduped by the store itself, normalised by :func:`normalise`."""
+    root = Path(results_dir).expanduser()
+    if not (root / "trials").is_dir() and root.name == "trials" and any(root.glob("*.parquet")):
+        root = root.parent
+    if not (root / "trials").is_dir():
+        raise ReportError(f"no results store at {root} (expected {root / 'trials'}/*.parquet)")
+    df = ResultsStore(root).trials()
+    if df.empty:
+        raise ReportError(f"the results store at {root} has no trial rows yet")
+    if suite is not None:
+        suites = sorted(df["suite"].dropna().unique())
+        df = df[df["suite"] == suite]
+        if df.empty:
+            raise ReportError(f"no rows for suite {suite!r} in {root}; suites there: {suites}")
+    return normalise(df)
+
+
+def _backbone_name(value) -> str:
+    # The store keeps the backbone's name; tolerate a JSON config just in case.
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return str(json.loads(value).get("name", value))
+        except ValueError:
+            return value
+    return "?" if value is None or pd.isna(value) else str(value)
+
+
+def normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Fill the gaps older or partial rows may have, so grouping never drops rows."""
+    df = df.copy()
+    df["backbone"] = df["backbone"].map(_backbone_name)
+    df["protocol"] = df["protocol"].fillna("few_shot")
+    df["stage"] = df["stage"].fillna("main")
+    df["status"] = df["status"].fillna("failed")
+    df["shots"] = df["shots"].fillna(-1).astype(int)
+    df["seed"] = df["seed"].fillna(-1).astype(int)
+    # Zero-shot is the 0-shot point of the few-shot protocol, as in the paper.
+    # (frozen-feature tasks also run with 0 shots but are not classification).
+    df["zero_shot"] = ((df["shots"] == 0) & (df["protocol"] == "few_shot")) | (df["protocol"] == "zero_shot")
+    return df
+
+
+def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows that count for accuracy: ok, with a top-1, on the test split when
+    several eval splits were stored (a validation split must not leak in)."""
+    ok = df[(df["status"] == STATUS_OK) & df["top1"].notna()]
+    if (ok["eval_split"] == "test").any():
+        ok = ok[ok["eval_split"] == "test"]
+    return ok
+
+
+def problem_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Failed and diverged rows, one per trial and stage."""
+    bad = df[df["status"] != STATUS_OK]
+    cols = ["method", "dataset", "backbone", "protocol", "stage", "shots", "seed", "status", "error", "trial_id"]
+    return bad.drop_duplicates(["trial_id", "stage"])[cols].reset_index(drop=True)
+
+
+def trial_status_counts(df: pd.DataFrame) -> dict[str, int]:
+    """Trials per status; a trial with several rows (easy and hard stage) takes
+    its worst status, so a trial is "ok" only when every row of it is."""
+    rank = {"ok": 0, "diverged": 1, "failed": 2}
+    worst = df.assign(_r=df["status"].map(lambda s: rank.get(s, 3))).groupby("trial_id")["_r"].max()
+    names = {v: k for k, v in rank.items()}
+    counts = worst.map(lambda r: names.get(r, "other")).value_counts()
+    return {s: int(counts[s]) for s in ["ok", "failed", "diverged", "other"] if s in counts}
+
+
+def ordered(values, paper_order: list[str]) -> list[str]:
+    values = {v for v in values if isinstance(v, str)}
+    known = [v for v in paper_order if v in values]
+    return known + sorted(values - set(known))
+
+
+def seed_stats(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Mean, sample std (ddof=1) and count of top-1 over seeds, per ``by`` group."""
+    g = rows.groupby(by, dropna=False)["top1"]
+    out = g.agg(mean="mean", std="std", n_seeds="count").reset_index()
+    return out
+
+
+def dataset_average(rows: pd.DataFrame, by: list[str], datasets: list[str]) -> pd.DataFrame:
+    """The paper's Average column, per ``by`` group.
+
+    mean: the average over ``datasets`` of the per-dataset seed means — only
+    when every dataset has a result (an average over a different subset would
+    not be comparable, so it is missing instead).
+    std: over seeds of the per-seed average, using the seeds that have every
+    dataset; with fewer than two such seeds there is no std.
+    """
+    records = []
+    for key, grp in rows.groupby(by, dropna=False, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        rec = dict(zip(by, key))
+        per_ds = grp.groupby("dataset")["top1"].mean()
+        complete = bool(datasets) and all(d in per_ds.index for d in datasets)
+        rec["mean"] = float(per_ds[datasets].mean()) if complete else np.nan
+        by_seed = grp[grp["dataset"].isin(datasets)].pivot_table(
+            index="seed", columns="dataset", values="top1", aggfunc="mean")
+        by_seed = by_seed.dropna() if complete and by_seed.shape[1] == len(datasets) else by_seed.iloc[0:0]
+        rec["std"] = float(by_seed.mean(axis=1).std()) if len(by_seed) >= 2 else np.nan
+        rec["n_seeds"] = int(len(by_seed))
+        records.append(rec)
+    return pd.DataFrame(records, columns=[*by, "mean", "std", "n_seeds"])
+
+
+def overall_average(rows: pd.DataFrame, datasets: list[str]) -> pd.Series:
+    """:func:`dataset_average` of all ``rows`` as one group: mean, std, n_seeds
+    (NaN, NaN, 0 when there are no rows)."""
+    avg = dataset_average(rows.assign(_g=0), ["_g"], datasets)
+    if avg.empty:
+        return pd.Series({"mean": np.nan, "std": np.nan, "n_seeds": 0})
+    return avg.iloc[0][["mean", "std", "n_seeds"]]
+
+
+def fmt_mean_std(mean, std, digits: int = 2) -> str:
+    if mean is None or pd.isna(mean):
+        return MISSING
+    if std is None or pd.isna(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def fmt_count(n) -> str:
+    """Parameter counts the way papers write them (0.20M, 12.3K)."""
+    if n is None or pd.isna(n):
+        return MISSING
+    n = float(n)
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{unit}"
+    return f"{n:.0f}"
+
+
+def fmt_num(x, digits: int = 1) -> str:
+    return MISSING if x is None or pd.isna(x) else f"{x:,.{digits}f}"
+
+
+def gflops(df: pd.DataFrame) -> pd.Series:
+    """GFLOPs per row where known: a ``gflops`` column if a later schema adds
+    one, else a ``gflops`` key in metrics_json; NaN otherwise."""
+    if "gflops" in df.columns:
+        return pd.to_numeric(df["gflops"], errors="coerce")
+
+    def from_json(text):
+        try:
+            return float(json.loads(text).get("gflops"))
+        except (TypeError, ValueError, AttributeError):
+            return np.nan
+
+    return df["metrics_json"].map(from_json).astype(float)

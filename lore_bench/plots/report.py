@@ -1,0 +1,162 @@
+"""`lore-bench report`: the store's Parquet rows -> tables (md/tex/csv/html) and plots.
+
+Layout written under ``out_dir``::
+
+    report.md  report.tex  report.html      everything in one file per format
+    tables/<name>.{md,tex,csv}              each table on its own (for papers, spreadsheets)
+    figures/<name>.{png,pdf}                each plot
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .aggregate import AVERAGE, ReportError, load_trials, normalise, ok_rows, problem_rows, trial_status_counts
+from .figures import PLOTS, method_colors
+from .frozen import frozen_tables
+from .html import html_document
+from .published import comparison_table
+from .render import latex_document, table_csv, table_latex, table_markdown
+from .tables import Table, slug, all_tables, problems_table
+
+FORMATS = ("md", "tex", "csv", "html")
+TITLE = "lore-bench report"
+
+
+@dataclass
+class ReportSummary:
+    out_dir: Path
+    paths: list[Path] = field(default_factory=list)  # every file written
+    text: str = ""  # a few lines for the terminal
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def report_notes(rows: pd.DataFrame, ok: pd.DataFrame, source: str) -> list[str]:
+    counts = trial_status_counts(rows)
+    seeds = sorted(s for s in ok["seed"].unique() if s >= 0)
+    suites = sorted(rows["suite"].dropna().unique())
+    versions = sorted(rows["lore_bench_version"].dropna().unique())
+    return [
+        "Metric: top-1 accuracy (%) on the full test split, last epoch reported, no test-set selection "
+        "(no epoch, checkpoint or hyper-parameter is chosen on test images).",
+        "Backbone: " + ", ".join(sorted(rows["backbone"].unique())) + ".",
+        f"Seeds: {len(seeds)} ({', '.join(map(str, seeds)) or 'none'}); cells are mean ± sample std over seeds; "
+        "a cell with fewer seeds than the rest says (n=…).",
+        f"Trials: {sum(counts.values())} — " + ", ".join(f"{n} {s}" for s, n in counts.items())
+        + "; a missing or failed cell shows –; failed and diverged trials are listed at the end.",
+        "Best per column in bold, second underlined. Average: mean over the table's datasets, "
+        "shown only when every dataset has a result.",
+        f"Source: {source}" + (f"; suite {', '.join(suites)}" if suites else "")
+        + (f"; lore-bench {', '.join(versions)}" if versions else "") + ".",
+    ]
+
+
+def headline(tables: list[Table]) -> list[str]:
+    """Who wins the Average column of each Table 1, and by how much."""
+    lines = []
+    for t in tables:
+        if not t.name.startswith("table1_") or t.data.empty:
+            continue
+        avg = t.data[(t.data["dataset"] == AVERAGE) & t.data["mean"].notna()].sort_values("mean", ascending=False)
+        if avg.empty:
+            lines.append(f"{t.title}: no method has every dataset, no average winner.")
+            continue
+        best = avg.iloc[0]
+        margin = ""
+        if len(avg) > 1:
+            gap, runner = best["mean"] - avg.iloc[1]["mean"], avg.iloc[1]["row"]
+            margin = f", +{gap:.2f} over {runner}" if round(gap, 2) > 0 else f", tied with {runner}"
+        lines.append(f"{t.title}: best average {best['row']} {best['mean']:.2f}{margin}.")
+    return lines
+
+
+def build_report(results_dir, out_dir, formats=FORMATS, suite: str | None = None) -> ReportSummary:
+    """Write the report of the store at ``results_dir`` into ``out_dir``.
+
+    ``formats``: any of "md", "tex", "csv", "html" (the plots are always written).
+    ``suite``: only rows of this suite. Raises ``ReportError`` (a ValueError)
+    when there is nothing to report, with a message for the user.
+    """
+    formats = tuple(formats)
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown report format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
+    out = Path(out_dir).expanduser()
+    rows = load_trials(results_dir, suite)
+    ok = ok_rows(rows)
+    tables = all_tables(ok, rows) + frozen_tables(rows)
+    tables += [comparison_table(ok, rows), problems_table(problem_rows(rows))]
+    notes = report_notes(rows, ok, str(Path(results_dir)))
+    summary = ReportSummary(out)
+
+    colors = method_colors(rows["method"])
+    backbones = sorted(rows["backbone"].unique())
+    figures: list[tuple[Path, str]] = []  # (png, caption)
+    for backbone in backbones:
+        suffix = f"-{slug(backbone)}" if len(backbones) > 1 else ""  # no "_": file names go into LaTeX
+        for name, plot in PLOTS.items():
+            written = plot(ok, backbone, colors, out / "figures" / f"{name}{suffix}")
+            summary.paths += written
+            if written:
+                figures.append((written[0], f"{name.replace('-', ' ')} · {backbone}"))
+
+    def write(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        summary.paths.append(path)
+
+    top = headline(tables)
+    if "md" in formats:
+        figs_md = [f"![{cap}]({png.relative_to(out).as_posix()})" for png, cap in figures]
+        doc = [f"# {TITLE}", "", *[f"- {n}" for n in notes + top], "",
+               *[table_markdown(t, "##") for t in tables], "## Figures", "", *figs_md, ""]
+        write(out / "report.md", "\n".join(doc))
+    for t in tables:
+        if "md" in formats:
+            write(out / "tables" / f"{t.name}.md", table_markdown(t, "#") + "\n")
+        if "tex" in formats:
+            write(out / "tables" / f"{t.name}.tex", table_latex(t))
+        if "csv" in formats:
+            write(out / "tables" / f"{t.name}.csv", table_csv(t))
+    if "tex" in formats:
+        pdfs = [png.with_suffix(".pdf").relative_to(out).as_posix() for png, _ in figures]
+        write(out / "report.tex", latex_document(TITLE, notes + top, tables, pdfs))
+    if "html" in formats:
+        write(out / "report.html", html_document(TITLE, notes + top, tables, figures))
+
+    counts = trial_status_counts(rows)
+    summary.text = "\n".join([
+        f"{sum(counts.values())} trials (" + ", ".join(f"{n} {s}" for s, n in counts.items())
+        + f") · backbone {', '.join(backbones)}",
+        *top,
+        f"wrote {len(summary.paths)} files to {out}"
+        + (f" — open {out / 'report.html'}" if "html" in formats else ""),
+    ])
+    return summary
+
+
+def markdown_summary(df: pd.DataFrame) -> str:
+    """Top-1 mean ± std over seeds, methods x datasets (+ Average), one table per
+    backbone and shot count; ``df`` is ``ResultsStore(root).trials()``."""
+    if df.empty:
+        return "No results in the store yet."
+    rows = df if "zero_shot" in df.columns else normalise(df)
+    ok = ok_rows(rows)
+    parts = []
+    for t in all_tables(ok, rows):
+        if t.name.startswith("table1_"):
+            for row in t.rows:  # plain text for a terminal: no bold / underline markup
+                for cell in row:
+                    cell.emph = ""
+            parts.append(table_markdown(t, "###"))
+    problems = problem_rows(rows)
+    if len(problems):
+        parts.append(f"{len(problems)} trial(s) failed or diverged; `lore-bench report` lists them with their errors.")
+    return "\n".join(parts).rstrip() + "\n"
+
+
+__all__ = ["build_report", "markdown_summary", "ReportSummary", "ReportError", "FORMATS"]
