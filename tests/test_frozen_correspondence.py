@@ -87,6 +87,16 @@ def test_shifted_target_gives_predictable_misses(tmp_path):
     assert (m["pck@0.1"], m["pck@0.05"], m["pck@0.01"]) == (100.0, 0.0, 0.0)
 
 
+def test_colour_oracle_across_different_images_and_orientations(tmp_path):
+    # Each keypoint id is a disc of its own colour: matching colours across two
+    # different images (landscape -> portrait too) lands inside the target disc
+    # only if image and keypoint transforms agree.
+    fixtures.make_spair(tmp_path)
+    m, n = cs.evaluate(fixtures.ColourOracle(patch_size=2, image_size=224), tmp_path, "spair71k", {"pairs_per_category": 0})
+    assert n == 6 and m["num_keypoints"] == 18
+    assert m["pck@0.1"] == 100.0 and m["pck@0.05"] == 100.0
+
+
 def test_pck_is_pooled_per_category_then_averaged():
     out = cs.pck_summary({"a": np.array([3, 1, 0]), "b": np.array([1, 1, 1])}, {"a": 4, "b": 1})
     assert out["per_category"]["a"]["pck@0.1"] == 75.0

@@ -107,6 +107,11 @@ def pad_geometry(width: int, height: int, size: int) -> tuple[float, int, int, i
     return scale, new_w, new_h, int((size - new_w) / 2), 0
 
 
+def _rgb(path: Path) -> Image.Image:
+    with Image.open(path) as img:
+        return img.convert("RGB")
+
+
 def resize_pad(img: Image.Image, size: int) -> Image.Image:
     _, new_w, new_h, ox, oy = pad_geometry(img.width, img.height, size)
     canvas = Image.new("RGB", (size, size))
@@ -188,7 +193,7 @@ def evaluate(extractor, data_root: str | Path, dataset: str, cfg: dict) -> tuple
     chunk = max(1, int(cfg.get("batch_size", 16)) // 2)
     for start in range(0, len(pairs), chunk):  # several pairs per forward pass
         loaded = [load_pair(root, path, cat) for cat, path in pairs[start : start + chunk]]
-        imgs = [Image.open(p).convert("RGB") for pair in loaded for p in (pair.src_image, pair.trg_image)]
+        imgs = [_rgb(p) for pair in loaded for p in (pair.src_image, pair.trg_image)]
         batch = torch.stack([TF.to_tensor(resize_pad(im, size)) for im in imgs])
         feats = F.normalize(extractor.patches(batch), dim=-1).permute(0, 3, 1, 2).cpu()  # [2n, D, h, w]
         for i, pair in enumerate(loaded):

@@ -69,6 +69,8 @@ class FeatureExtractor:
         self.backbone, self.depth, self.final_norm, self.white_box = backbone, depth, final_norm, white_box
         self.device = torch.device(device)
         self.patch_size, self.image_size = info.patch_size, info.image_size
+        if isinstance(normalize, str) and normalize not in NORMALIZATIONS and normalize != "backbone":
+            raise ValueError(f"unknown normalize '{normalize}'; known: backbone, {', '.join(NORMALIZATIONS)}, [mean, std]")
         mean, std = (info.mean, info.std) if normalize == "backbone" else (
             NORMALIZATIONS[normalize] if isinstance(normalize, str) else normalize
         )
@@ -135,7 +137,7 @@ def embed_any_size(backbone, images: Tensor) -> Tensor:
     if backbone.family == "vit" and hasattr(backbone, "vit"):
         vit = backbone.vit
         # The conv directly: timm's PatchEmbed refuses other sizes unless built dynamic.
-        x = vit.patch_embed.proj(images).flatten(2).transpose(1, 2)
+        x = vit.patch_embed.proj(images.to(vit.patch_embed.proj.weight.dtype)).flatten(2).transpose(1, 2)
         x = vit.patch_embed.norm(x)
         prefix = [t.expand(x.shape[0], -1, -1) for t in (vit.cls_token, vit.reg_token) if t is not None]
         if vit.pos_embed is None:

@@ -108,7 +108,10 @@ def make_spair(root: str | Path, categories=("bird", "car"), images_per_category
                 if k == (i % num_kps):
                     kps[str(k)] = None
                     continue
-                x, y = float(rng.integers(8, w - 8)), float(rng.integers(8, h - 8))
+                while True:  # discs apart, so a colour oracle can tell every keypoint apart
+                    x, y = float(rng.integers(8, w - 8)), float(rng.integers(8, h - 8))
+                    if all(v is None or (v[0] - x) ** 2 + (v[1] - y) ** 2 > 14**2 for v in kps.values()):
+                        break
                 yy, xx = np.mgrid[0:h, 0:w]
                 img[(xx - x) ** 2 + (yy - y) ** 2 <= 16] = LANDMARK_COLOURS[k % len(LANDMARK_COLOURS)]
                 kps[str(k)] = [x, y]

@@ -61,12 +61,15 @@ def target_size(width: int, height: int, cfg: dict) -> tuple[int, int]:
 
 def read_frame(path: Path, size: tuple[int, int]) -> torch.Tensor:
     """RGB in [0, 1], bilinear without antialiasing (as cv2.resize INTER_LINEAR)."""
-    x = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)
+    with Image.open(path) as img:
+        rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    x = torch.from_numpy(rgb).permute(2, 0, 1)
     return F.interpolate(x[None], size=(size[1], size[0]), mode="bilinear", align_corners=False)[0]
 
 
 def read_annotation(path: Path) -> np.ndarray:
-    seg = np.array(Image.open(path))
+    with Image.open(path) as img:
+        seg = np.array(img)
     return np.where(seg == 255, 0, seg).astype(np.uint8)  # void counts as background
 
 
