@@ -161,3 +161,6 @@ def test_doctor_reports(data_root, tmp_path):
     missing = frozen_doctor_reports(tmp_path)
     assert {r.status for r in missing} == {"missing"}
     assert all("expected layout" in r.detail for r in missing)
+    (tmp_path / "roxford5k").mkdir()
+    (tmp_path / "roxford5k" / "gnd_roxford5k.pkl").write_bytes(b"not a pickle")
+    assert frozen_doctor_reports(tmp_path)[0].status == "partial"

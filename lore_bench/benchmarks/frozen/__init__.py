@@ -86,8 +86,15 @@ def run_frozen_trial(spec, backbone, device, white_box: PromptSource | None = No
 def frozen_doctor_reports(root: str | Path | None = None) -> list[DoctorReport]:
     """found / missing / partial, with counts, for ROxford5k, RParis6k, SPair-71k, DAVIS 2017."""
     root = Path(root).expanduser() if root else default_data_root()
-    reports = [retrieval.doctor(root, name) for name in retrieval.DATASET_NAMES]
-    return reports + [correspondence.doctor(root), video_segmentation.doctor(root)]
+    checks = [(name, retrieval.doctor) for name in retrieval.DATASET_NAMES]
+    checks += [(correspondence.DATASET_NAME, correspondence.doctor), (video_segmentation.DATASET_NAME, video_segmentation.doctor)]
+    reports = []
+    for name, check in checks:
+        try:
+            reports.append(check(root, name))
+        except Exception as err:  # a broken file must not stop the report on the others
+            reports.append(DoctorReport(name, "partial", detail=f"{type(err).__name__}: {err}"))
+    return reports
 
 
 def _jsonable(obj):
