@@ -50,3 +50,11 @@ def test_maple_is_about_3_55m(vit_b16):
     n = count(vit_b16, "maple")
     assert n == 9 * 2 * 512 + 9 * (512 * 768 + 768) == 3_555_072
     assert abs(n - 3.55e6) / 3.55e6 < 0.01
+
+
+def test_vpt_on_a_timm_vit_trains_a_linear_head():
+    # Vanilla ViT (no text tower needed): prompts 12 x 8 x 768 plus a 768 x C + C head.
+    vit = build_backbone({"type": "timm", "arch": "vit_base_patch16_224", "pretrained": False})
+    method = METHODS.get("vpt")(build_config(METHODS.get("vpt").Config, {}, "vpt"), vit, TASK)
+    assert method.head is not None
+    assert method.num_trainable() == 12 * 8 * 768 + 768 * NUM_CLASSES + NUM_CLASSES
