@@ -169,6 +169,10 @@ def _report(args) -> int:
     from .results.store import ResultsStore
 
     df = ResultsStore(args.results).trials()
+    if args.suite and not df.empty and args.suite not in set(df["suite"]):
+        known = ", ".join(sorted(set(df["suite"]))) or "(none)"
+        print(f"error: no rows of suite '{args.suite}' in {args.results}; stored suites: {known}", file=sys.stderr)
+        return EXIT_USAGE
     if df.empty:
         print(f"error: no results in {args.results}; run a suite first (lore-bench run suite.yaml)", file=sys.stderr)
         return EXIT_USAGE
@@ -176,7 +180,11 @@ def _report(args) -> int:
         df = df[df["suite"] == args.suite]
     print(markdown_summary(df))
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    summary = build_report(args.results, args.out, formats=formats, suite=args.suite)
+    try:
+        summary = build_report(args.results, args.out, formats=formats, suite=args.suite)
+    except ValueError as err:  # ReportError and unknown formats: a message, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     print(summary)
     return EXIT_OK
 
@@ -187,7 +195,7 @@ def _ls(args) -> int:
 
         for name in METHODS.names():
             cls = METHODS.get(name)
-            doc = (cls.__doc__ or "").strip().splitlines()
+            doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
             print(f"{name:16s} {doc[0] if doc else ''}")
     elif args.what == "datasets":
         from .benchmarks import DATASETS
@@ -195,7 +203,10 @@ def _ls(args) -> int:
         for name in DATASETS.names():
             cls = DATASETS.get(name)
             kind = "embedded" if getattr(cls, "embedded", False) else "prepare under the data root"
-            print(f"{name:18s} {len(cls.classnames):5d} classes  ({kind})")
+            classes = cls.classnames if isinstance(cls.classnames, (list, tuple)) else None
+            n = len(classes) if classes is not None else getattr(cls, "num_classes", None)
+            count = f"{n:5d}" if isinstance(n, int) else "    ?"
+            print(f"{name:18s} {count} classes  ({kind})")
     elif args.what == "backbones":
         from .backbones import NAMED_BACKBONES
 

@@ -25,7 +25,8 @@ TOP_LEVEL = {
     "backbones": list, "datasets": list, "methods": dict, "protocol": dict,
     "training": dict, "resources": dict, "ray": dict, "tasks": dict,
 }
-PROTOCOL_KEYS = {"name": str, "shots": list, "seeds": list, "difficulty": str, "hard_epochs": int}
+PROTOCOL_KEYS = {"name": str, "shots": list, "seeds": list, "difficulty": str, "hard_epochs": int,
+                 "hard_lr": float, "hard_min_lr": float, "eval_subset": int}
 RESOURCE_KEYS = {"cpu": (int, float), "gpu": (int, float), "max_concurrent": int, "retries": int}
 RAY_KEYS = {"address": (str, type(None)), "dashboard": bool, "dashboard_host": str, "dashboard_port": int,
             "auth": bool, "num_cpus": (int, type(None)), "num_gpus": (int, type(None))}

@@ -14,6 +14,7 @@ import resource
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +25,7 @@ from .. import __version__
 from ..backbones import build_backbone
 from ..benchmarks import get_dataset
 from ..benchmarks.fewshot import sample_few_shot, shots_hash
+from ..benchmarks.image_cache import cached_split
 from ..methods.base import Method, PrepareContext, TaskInfo, build_config
 from ..methods.registry import resolve_method
 from ..results.schema import STATUS_DIVERGED, STATUS_OK
@@ -92,6 +94,8 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None, checkpoint
         return TrialOutput([{**_base_row(spec, None, None), "stage": "main", "status": STATUS_OK, **f}
                             for f in fragments])
     dataset = get_dataset(spec.dataset, spec.data_root)
+    train_full, test = load_splits(spec.dataset, spec.data_root)
+    test = eval_subset(test, spec)
     task = TaskInfo(dataset.name, tuple(dataset.classnames), dataset.template, dataset.lore_template, spec.shots)
     cls = resolve_method(spec.method, spec.plugin)
     # Seed after the (cached, so sometimes skipped) backbone build: the random
@@ -100,16 +104,38 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None, checkpoint
     method = cls(build_config(cls.Config, spec.method_config, spec.method), backbone, task).to(device)
     ckpt = StageCheckpoint(Path(checkpoint_dir) / spec.trial_id) if checkpoint_dir else None
     run = _Run(spec, device, TrainingConfig(**spec.training), method, on_epoch, ckpt)
-    train_full, test = dataset.load_split("train"), dataset.load_split("test")
+    if not dataset.embedded:  # decode + resize each file once per machine, not once per trial
+        test = cached_split(test, spec.dataset, "test", backbone.info.image_size)
     if spec.protocol == "easy_to_hard":
         from .easy_to_hard_stages import run_easy_to_hard
 
-        return run_easy_to_hard(run, train_full, test)
+        return run_easy_to_hard(run, train_full, test, dataset.embedded)
     indices = sample_few_shot(train_full, spec.dataset, "train", spec.shots, spec.seed)
     train = train_full.subset(indices)
+    if not dataset.embedded:
+        train = cached_split(train, spec.dataset, "train", backbone.info.image_size)
     stage = fit(run, train, "main", run.training)
     row = stage.row if stage.diverged else {**stage.row, **evaluate(run, test)}
     return TrialOutput([{**_base_row(spec, method, shots_hash(train_full, indices)), **row}], stage.epochs)
+
+
+@lru_cache(maxsize=8)
+def load_splits(name: str, root: str | None):
+    """Train and test splits, kept per process: trials that reuse a Ray worker
+    skip re-reading (or re-generating) the dataset."""
+    dataset = get_dataset(name, root)
+    return dataset.load_split("train"), dataset.load_split("test")
+
+
+def eval_subset(test, spec: TrialSpec):
+    """``protocol.eval_subset: N`` evaluates on a fixed class-balanced subset of
+    about N test images (the same for every trial of the dataset) — for CPU
+    demos only; the paper's protocol evaluates on the full test split."""
+    n = int(spec.protocol_config.get("eval_subset") or 0)
+    if n <= 0 or n >= len(test):
+        return test
+    per_class = max(1, -(-n // len(np.unique(test.labels))))
+    return test.subset(sample_few_shot(test, spec.dataset, "test", per_class, seed=0))
 
 
 @dataclass
@@ -152,16 +178,20 @@ def _optimizer(params, cfg: TrainingConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def fit(run: _Run, train, stage: str, cfg: TrainingConfig) -> StageResult:
+def fit(run: _Run, train, stage: str, cfg: TrainingConfig, after_prepare: Callable[[], None] | None = None) -> StageResult:
     method, spec = run.method, run.spec
-    method.prepare(_prepare_context(run, train, stage))
+    t_prepare = time.perf_counter()
+    method.prepare(_prepare_context(run, train, stage))  # closed-form fits count as training time
+    if after_prepare:
+        after_prepare()
+    prepare_seconds = time.perf_counter() - t_prepare
     params = list(method.trainable_parameters())
     epochs: list[dict] = []
     if cfg.epochs <= 0 or not params or len(train) == 0:
-        return StageResult({"stage": stage, "num_train": len(train), "train_seconds": 0.0}, epochs)
+        return StageResult({"stage": stage, "num_train": len(train), "train_seconds": prepare_seconds}, epochs)
     optimizer = _optimizer(params, cfg)
     scaler = torch.amp.GradScaler("cuda") if run.device.type == "cuda" and cfg.precision == "fp16" else None
-    start_epoch, train_seconds = 0, 0.0
+    start_epoch, train_seconds = 0, prepare_seconds
     if run.checkpoint and (state := run.checkpoint.load(stage)):
         method.load_trainable_state_dict(state["method"])
         optimizer.load_state_dict(state["optimizer"])
