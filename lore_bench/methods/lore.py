@@ -184,6 +184,8 @@ class Lore(Method):
         if self._pinned:
             self._pinned = False
             return
+        if self.kla is None:  # no push term without KLA: nothing to precompute
+            return
         n = len(context.labels)
         preds = torch.full((n,), -1, dtype=torch.long, device=self.knowledge.device)
         vit_feats: Tensor | None = None
