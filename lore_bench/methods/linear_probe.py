@@ -78,8 +78,13 @@ class LinearProbe(Method):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 
+        from threadpoolctl import threadpool_limits
+
+        # Few-shot problems are small: BLAS threads only add overhead there (10x
+        # on a busy machine); large ones (ImageNet) get torch's thread budget.
+        threads = 1 if x.size * (int(y.max()) + 1) < 50_000_000 else torch.get_num_threads()
         # Separable few-shot features at large C stop at max_iter; that is expected.
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), threadpool_limits(threads):
             warnings.simplefilter("ignore", ConvergenceWarning)
             return LogisticRegression(C=C, max_iter=self.cfg.max_iter).fit(x, y)
 
