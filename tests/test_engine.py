@@ -91,3 +91,14 @@ def test_divergence_is_recorded_not_raised():
     assert out.rows[0]["status"] in {"diverged", "ok"}
     if out.rows[0]["status"] == "diverged":
         assert "non-finite" in out.rows[0]["error"]
+
+
+def test_text_tower_cut_at_end_of_text_is_exact(tiny_backbone):
+    text = tiny_backbone.text
+    tokens = text.tokenize(["a photo of the digit 3.", "a much longer prompt with many more words in it."])
+    emb = text.token_embedding(tokens)
+    cut = text.encode_embeddings(emb, tokens)
+    # reference: the full context through the same modules
+    full = text.transformer(emb + text.positional_embedding, attn_mask=text.attn_mask)
+    full = text.ln_final(full)[torch.arange(2), tokens.argmax(-1)] @ text.text_projection
+    assert torch.allclose(cut, full, atol=1e-5)

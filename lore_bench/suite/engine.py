@@ -190,7 +190,10 @@ def fit(run: _Run, train, stage: str, cfg: TrainingConfig, after_prepare: Callab
     if cfg.epochs <= 0 or not params or len(train) == 0:
         return StageResult({"stage": stage, "num_train": len(train), "train_seconds": prepare_seconds}, epochs)
     optimizer = _optimizer(params, cfg)
-    scaler = torch.amp.GradScaler("cuda") if run.device.type == "cuda" and cfg.precision == "fp16" else None
+    # fp16 needs loss scaling; a manual-backward method (ProGrad) writes unscaled
+    # gradients itself, so the scaler would corrupt them.
+    scaler = (torch.amp.GradScaler("cuda") if run.device.type == "cuda" and cfg.precision == "fp16"
+              and not method.manual_backward else None)
     start_epoch, train_seconds = 0, prepare_seconds
     if run.checkpoint and (state := run.checkpoint.load(stage)):
         method.load_trainable_state_dict(state["method"])
