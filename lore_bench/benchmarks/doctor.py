@@ -24,8 +24,13 @@ def doctor_one(name: str, root: str | Path | None = None) -> DoctorReport:
 
 
 def doctor_all(names: list[str] | None = None, root: str | Path | None = None) -> list[DoctorReport]:
-    """One report per dataset (all registered ones by default), in name order."""
-    return [doctor_one(name, root) for name in (names or DATASETS.names())]
+    """One report per dataset (all registered classification datasets and the
+    frozen-feature tasks' datasets by default), in name order."""
+    from .frozen import FROZEN_DATASETS, frozen_doctor_reports
+
+    wanted = names or DATASETS.names() + sorted(FROZEN_DATASETS)
+    frozen = {r.name: r for r in frozen_doctor_reports(root)} if set(wanted) & set(FROZEN_DATASETS) else {}
+    return [frozen[name] if name in frozen else doctor_one(name, root) for name in wanted]
 
 
 def format_reports(reports: list[DoctorReport], root: str | Path | None = None, verbose: bool = True) -> str:

@@ -127,6 +127,11 @@ class Lore(Method):
         # A vanilla ViT: the pre-logits CLS feature as it is (specs/lore.md, "Head").
         return self.head(feats.to(self.head.weight.dtype))
 
+    def prompts_for(self, images: Tensor) -> list[Tensor]:
+        """The White Box's per-layer prompts for ``images``: how the frozen-feature
+        tasks (retrieval, correspondence, video segmentation) read a prompted backbone."""
+        return self.layer_prompts(self.white_box(images)[2])
+
     def forward(self, images: Tensor) -> Tensor:
         """Logits [B, C]; LIN + PG only (KLA is a training-time loss)."""
         _, _, u = self.white_box(images)

@@ -26,7 +26,9 @@ TOP_LEVEL = {
     "training": dict, "resources": dict, "ray": dict, "tasks": dict,
 }
 PROTOCOL_KEYS = {"name": str, "shots": list, "seeds": list, "difficulty": str, "hard_epochs": int,
-                 "hard_lr": float, "hard_min_lr": float, "eval_subset": int}
+                 "hard_lr": float, "hard_min_lr": float, "eval_subset": int,
+                 "white_box": dict, "options": dict}
+WHITE_BOX_KEYS = {"dataset": str, "shots": int, "seed": int}
 RESOURCE_KEYS = {"cpu": (int, float), "gpu": (int, float), "max_concurrent": int, "retries": int}
 RAY_KEYS = {"address": (str, type(None)), "dashboard": bool, "dashboard_host": str, "dashboard_port": int,
             "auth": bool, "num_cpus": (int, type(None)), "num_gpus": (int, type(None))}
@@ -184,14 +186,26 @@ def validate(data: dict, check: _Checker, path: Path) -> Suite:
         else:
             check.name_in(b, sorted(NAMED_BACKBONES), "backbone", ("backbones", i),
                           "use a named backbone or an inline {type, arch, pretrained}.")
-    datasets = data["datasets"]
-    for i, d in enumerate(datasets):
-        check.name_in(d, DATASETS.names(), "dataset", ("datasets", i), "`lore-bench ls datasets` lists them.")
     protocol = data.get("protocol", {}) or {}
     check.keys(protocol, PROTOCOL_KEYS, ("protocol",))
     proto_name = protocol.get("name", "few_shot")
     if proto_name not in PROTOCOLS:
         check.name_in(proto_name, list(PROTOCOLS), "protocol", ("protocol", "name"), "")
+    datasets = data["datasets"]
+    if proto_name == "frozen_features":
+        from ..benchmarks.frozen import FROZEN_DATASETS
+
+        known, fix = sorted(FROZEN_DATASETS), "frozen_features evaluates retrieval, correspondence and video segmentation."
+        white_box = protocol.get("white_box")
+        if white_box is not None:
+            check.keys(white_box, WHITE_BOX_KEYS, ("protocol", "white_box"))
+            if "dataset" not in white_box:
+                check.fail(("protocol", "white_box"), "name the classification dataset the White Box is trained on")
+            check.name_in(white_box["dataset"], DATASETS.names(), "dataset", ("protocol", "white_box", "dataset"), "")
+    else:
+        known, fix = DATASETS.names(), "`lore-bench ls datasets` lists them."
+    for i, d in enumerate(datasets):
+        check.name_in(d, known, "dataset", ("datasets", i), fix)
     difficulty = protocol.get("difficulty", "herding")
     if difficulty not in DIFFICULTY_RULES:
         check.name_in(difficulty, list(DIFFICULTY_RULES), "difficulty rule", ("protocol", "difficulty"), "")

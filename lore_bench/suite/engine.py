@@ -88,20 +88,13 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None, checkpoint
         torch.cuda.reset_peak_memory_stats(device)
     backbone = build_backbone(spec.backbone).to(device)
     if spec.task != "classification":
-        from ..benchmarks.frozen import run_frozen_trial
+        from .frozen_trial import run_frozen
 
-        fragments = run_frozen_trial(spec, backbone, device)
-        return TrialOutput([{**_base_row(spec, None, None), "stage": "main", "status": STATUS_OK, **f}
-                            for f in fragments])
+        return TrialOutput(run_frozen(spec, backbone, device, checkpoint_dir))
     dataset = get_dataset(spec.dataset, spec.data_root)
     train_full, test = load_splits(spec.dataset, spec.data_root)
     test = eval_subset(test, spec)
-    task = TaskInfo(dataset.name, tuple(dataset.classnames), dataset.template, dataset.lore_template, spec.shots)
-    cls = resolve_method(spec.method, spec.plugin)
-    # Seed after the (cached, so sometimes skipped) backbone build: the random
-    # stream of init, augmentation and data order must not depend on it.
-    seed_everything(spec.seed)
-    method = cls(build_config(cls.Config, spec.method_config, spec.method), backbone, task).to(device)
+    method = build_method(spec, backbone, device)
     ckpt = StageCheckpoint(Path(checkpoint_dir) / spec.trial_id) if checkpoint_dir else None
     run = _Run(spec, device, TrainingConfig(**spec.training), method, on_epoch, ckpt)
     if not dataset.embedded:  # decode + resize each file once per machine, not once per trial
@@ -117,6 +110,16 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None, checkpoint
     stage = fit(run, train, "main", run.training)
     row = stage.row if stage.diverged else {**stage.row, **evaluate(run, test)}
     return TrialOutput([{**_base_row(spec, method, shots_hash(train_full, indices)), **row}], stage.epochs)
+
+
+def build_method(spec: TrialSpec, backbone, device: torch.device) -> Method:
+    dataset = get_dataset(spec.dataset, spec.data_root)
+    task = TaskInfo(dataset.name, tuple(dataset.classnames), dataset.template, dataset.lore_template, spec.shots)
+    cls = resolve_method(spec.method, spec.plugin)
+    # Seed after the (cached, so sometimes skipped) backbone build: the random
+    # stream of init, augmentation and data order must not depend on it.
+    seed_everything(spec.seed)
+    return cls(build_config(cls.Config, spec.method_config, spec.method), backbone, task).to(device)
 
 
 @lru_cache(maxsize=8)

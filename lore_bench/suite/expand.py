@@ -34,6 +34,10 @@ def resolve_training(cls, dataset: str, shots: int, suite_training: dict, method
 
 
 def expand(suite: Suite) -> list[TrialSpec]:
+    if suite.protocol == "frozen_features":
+        from .expand_frozen import expand_frozen
+
+        return _dedupe(expand_frozen(suite))
     specs: list[TrialSpec] = []
     for backbone_ref in suite.backbones:
         backbone = resolve_backbone(backbone_ref)
