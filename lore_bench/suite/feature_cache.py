@@ -53,6 +53,8 @@ def compute_features(backbone: Backbone, split: ImageSplit, device: torch.device
 
 def cached_features(backbone: Backbone, backbone_cfg: dict, split: ImageSplit, dataset: str,
                     device: torch.device, batch_size: int, autocast: Callable, use_disk: bool = True) -> torch.Tensor:
+    if os.environ.get("LORE_BENCH_FEATURE_CACHE", "1") == "0":  # off: for benchmarks and debugging
+        return compute_features(backbone, split, device, batch_size, autocast)
     key = feature_key(backbone, backbone_cfg, split, dataset)
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
