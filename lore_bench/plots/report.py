@@ -40,8 +40,11 @@ def report_notes(rows: pd.DataFrame, ok: pd.DataFrame, source: str) -> list[str]
     seeds = sorted(s for s in ok["seed"].unique() if s >= 0)
     suites = sorted(rows["suite"].dropna().unique())
     versions = sorted(rows["lore_bench_version"].dropna().unique())
+    # A suite may evaluate on a fixed class-balanced subset (protocol.eval_subset, CPU demos): say so.
+    subset = rows["spec_json"].dropna().str.contains('"eval_subset":[1-9]', regex=True).any()
+    split = "a fixed class-balanced subset of the test split (protocol.eval_subset)" if subset else "the full test split"
     return [
-        "Metric: top-1 accuracy (%) on the full test split, last epoch reported, no test-set selection "
+        f"Metric: top-1 accuracy (%) on {split}, last epoch reported, no test-set selection "
         "(no epoch, checkpoint or hyper-parameter is chosen on test images).",
         "Backbone: " + ", ".join(sorted(rows["backbone"].unique())) + ".",
         f"Seeds: {len(seeds)} ({', '.join(map(str, seeds)) or 'none'}); cells are mean ± sample std over seeds; "
