@@ -313,3 +313,19 @@ def test_partial_stores_two_backbones_one_seed_all_failed(tmp_path):
 def test_tex_escape():
     assert tex_escape("a_b & 50% #1 {x} ~ ^ \\ ± –") == (
         r"a\_b \& 50\% \#1 \{x\} \textasciitilde{} \textasciicircum{} \textbackslash{} $\pm$ --")
+
+
+def test_table4_shows_the_paper_rows_for_a_published_backbone():
+    import json
+
+    import pandas as pd
+
+    from lore_bench.plots.frozen import frozen_tables
+
+    rows = pd.DataFrame([
+        {"backbone": "clip_vit_b16_openai", "method": m, "task": "retrieval", "status": "ok", "seed": 0,
+         "eval_split": "roxford5k/walmer", "metrics_json": json.dumps({"table4": {"mAP_medium": v}})}
+        for m, v in (("zeroshot_clip", 0.39), ("lore", 0.41))])
+    (table,) = frozen_tables(rows)
+    texts = [[c.text for c in r] for r in table.rows]
+    assert texts[-2] == ["paper: baseline", "0.397"] and texts[-1] == ["paper: + LORE White Box", "0.418"]

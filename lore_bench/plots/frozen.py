@@ -9,6 +9,7 @@ import pandas as pd
 
 from lore_bench.results.schema import STATUS_OK
 
+from .published_table4 import published_value
 from .aggregate import MISSING, PAPER_METHODS, fmt_mean_std, ordered
 from .tables import Cell, Table, mark_best, slug
 
@@ -41,7 +42,7 @@ def frozen_tables(rows: pd.DataFrame) -> list[Table]:
         columns = sorted(stats["column"].unique())
         cells = []
         # mAP lives in [0, 1]: two decimals would hide the differences that matter.
-        digits = {c: 3 if stats.loc[stats["column"] == c, "mean"].abs().max() <= 1 else 2 for c in columns}
+        digits = {c: 3 if "mAP" in c else 2 for c in columns}
         for method in ordered(stats["method"], PAPER_METHODS):
             row = [Cell(method)]
             for col in columns:
@@ -51,10 +52,17 @@ def frozen_tables(rows: pd.DataFrame) -> list[Table]:
             cells.append(row)
         # Higher is better for mAP, PCK and J&F; 3 decimals so mAP ties are real ties.
         mark_best(cells, list(range(1, len(columns) + 1)), digits=3)
+        # The paper's figures for the same backbone, unmarked, below the measured rows.
+        for variant, label in (("baseline", "paper: baseline"), ("white box", "paper: + LORE White Box")):
+            values = [published_value(backbone, variant, col) for col in columns]
+            if any(v is not None for v in values):
+                cells.append([Cell(label), *(Cell(f"{v:.{digits[c]}f}", v) if v is not None else Cell(MISSING)
+                                             for v, c in zip(values, columns))])
         tables.append(Table(
             name=f"table4_{slug(backbone)}", title=f"Table 4 · frozen features · backbone {backbone}",
             header=["Method", *columns], rows=cells, data=stats.assign(backbone=backbone), short="Table 4",
             notes=["Columns: evaluation (dataset/preset) and metric, as the frozen-feature tasks record them: "
-                   "mAP in [0, 1]; PCK and J&F in %. Mean ± std over seeds."],
+                   "mAP in [0, 1]; PCK and J&F in %. Mean ± std over seeds. 'paper:' rows are the LORE paper's "
+                   "Table 4 for this backbone (baseline -> with White Box), where it reports one."],
         ))
     return tables
