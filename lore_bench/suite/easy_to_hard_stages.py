@@ -23,15 +23,15 @@ import torch
 from ..benchmarks.easy_to_hard import select_easy, select_hard
 from ..benchmarks.fewshot import shots_hash
 from ..benchmarks.image_cache import cached_split
-from .engine import TrialOutput, _base_row, _features, _Run, evaluate, fit, predict
+from .engine import TrialOutput, TrialRun, base_row, image_features, evaluate, fit, predict
 
 
-def run_easy_to_hard(run: _Run, train_full, test, embedded: bool) -> TrialOutput:
+def run_easy_to_hard(run: TrialRun, train_full, test, embedded: bool) -> TrialOutput:
     spec, cfg = run.spec, run.spec.protocol_config
     rule = cfg.get("difficulty", "herding")
     n = spec.shots
     labels = np.asarray(train_full.labels)
-    features = _features(run, train_full).float().cpu().numpy()
+    features = image_features(run, train_full).float().cpu().numpy()
 
     def subset(indices):
         part = train_full.subset(indices)
@@ -59,6 +59,6 @@ def run_easy_to_hard(run: _Run, train_full, test, embedded: bool) -> TrialOutput
     return TrialOutput(rows, easy.epochs + hard.epochs)
 
 
-def _row(run: _Run, stage, test, train_full, indices) -> dict:
+def _row(run: TrialRun, stage, test, train_full, indices) -> dict:
     row = stage.row if stage.diverged else {**stage.row, **evaluate(run, test)}
-    return {**_base_row(run.spec, run.method, shots_hash(train_full, indices)), **row}
+    return {**base_row(run.spec, run.method, shots_hash(train_full, indices)), **row}

@@ -47,7 +47,7 @@ class TrialOutput:
 
 
 @dataclass
-class _Run:
+class TrialRun:
     """Everything one trial's stages share."""
 
     spec: TrialSpec
@@ -96,7 +96,7 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None, checkpoint
     test = eval_subset(test, spec)
     method = build_method(spec, backbone, device)
     ckpt = StageCheckpoint(Path(checkpoint_dir) / spec.trial_id) if checkpoint_dir else None
-    run = _Run(spec, device, TrainingConfig(**spec.training), method, on_epoch, ckpt)
+    run = TrialRun(spec, device, TrainingConfig(**spec.training), method, on_epoch, ckpt)
     if not dataset.embedded:  # decode + resize each file once per machine, not once per trial
         test = cached_split(test, spec.dataset, "test", backbone.info.image_size)
     if spec.protocol == "easy_to_hard":
@@ -109,7 +109,7 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None, checkpoint
         train = cached_split(train, spec.dataset, "train", backbone.info.image_size)
     stage = fit(run, train, "main", run.training)
     row = stage.row if stage.diverged else {**stage.row, **evaluate(run, test)}
-    return TrialOutput([{**_base_row(spec, method, shots_hash(train_full, indices)), **row}], stage.epochs)
+    return TrialOutput([{**base_row(spec, method, shots_hash(train_full, indices)), **row}], stage.epochs)
 
 
 def build_method(spec: TrialSpec, backbone, device: torch.device) -> Method:
@@ -148,18 +148,18 @@ class StageResult:
     diverged: bool = False
 
 
-def _prepare_context(run: _Run, train, stage: str) -> PrepareContext:
+def _prepare_context(run: TrialRun, train, stage: str) -> PrepareContext:
     plain = build_transform(run.method.backbone.info, train_augment=False)
     return PrepareContext(
         device=run.device,
         labels=labels_tensor(train),
         stage=stage,
         _batches=lambda: loader(train, plain, run.training.eval_batch_size, shuffle=False),
-        _features=lambda: _features(run, train),
+        _features=lambda: image_features(run, train),
     )
 
 
-def _features(run: _Run, split) -> torch.Tensor:
+def image_features(run: TrialRun, split) -> torch.Tensor:
     return cached_features(run.method.backbone, run.spec.backbone, split, run.spec.dataset, run.device,
                            run.training.eval_batch_size, run.autocast).to(run.device)
 
@@ -181,7 +181,7 @@ def _optimizer(params, cfg: TrainingConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def fit(run: _Run, train, stage: str, cfg: TrainingConfig, after_prepare: Callable[[], None] | None = None) -> StageResult:
+def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Callable[[], None] | None = None) -> StageResult:
     method, spec = run.method, run.spec
     t_prepare = time.perf_counter()
     method.prepare(_prepare_context(run, train, stage))  # closed-form fits count as training time
@@ -203,7 +203,7 @@ def fit(run: _Run, train, stage: str, cfg: TrainingConfig, after_prepare: Callab
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, train_seconds, epochs = state["epoch"] + 1, state["train_seconds"], state["epochs"]
     use_features = method.caches_image_features and not cfg.augment
-    features = _features(run, train) if use_features else None
+    features = image_features(run, train) if use_features else None
     labels = labels_tensor(train)
     transform = build_transform(method.backbone.info, train_augment=cfg.augment)
     loss_value = epochs[-1]["train_loss"] if epochs else float("nan")
@@ -258,12 +258,12 @@ def fit(run: _Run, train, stage: str, cfg: TrainingConfig, after_prepare: Callab
 
 
 @torch.no_grad()
-def predict(run: _Run, split) -> np.ndarray:
+def predict(run: TrialRun, split) -> np.ndarray:
     method = run.method
     method.eval()
     preds = []
     if method.caches_image_features:
-        feats = _features(run, split)
+        feats = image_features(run, split)
         for start in range(0, len(feats), run.training.eval_batch_size):
             with run.autocast():
                 preds.append(method.logits_from_features(feats[start : start + run.training.eval_batch_size]).argmax(-1).cpu())
@@ -275,7 +275,7 @@ def predict(run: _Run, split) -> np.ndarray:
     return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
 
 
-def evaluate(run: _Run, test, split_name: str = "test") -> dict:
+def evaluate(run: TrialRun, test, split_name: str = "test") -> dict:
     t0 = time.perf_counter()
     pred = predict(run, test)
     seconds = time.perf_counter() - t0
@@ -294,7 +294,7 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _base_row(spec: TrialSpec, method: Method | None, sampled_hash: str | None) -> dict:
+def base_row(spec: TrialSpec, method: Method | None, sampled_hash: str | None) -> dict:
     total = sum(p.numel() for p in method.backbone.parameters()) if method is not None else None
     trainable = method.num_trainable() if method is not None else 0
     return {

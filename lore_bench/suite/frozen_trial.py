@@ -15,7 +15,7 @@ from .spec import TrialSpec
 
 def run_frozen(spec: TrialSpec, backbone, device: torch.device, checkpoint_dir) -> list[dict]:
     from ..benchmarks.frozen import run_frozen_trial
-    from .engine import _base_row
+    from .engine import base_row
 
     white_box = None
     source = spec.protocol_config.get("white_box_spec")
@@ -25,7 +25,7 @@ def run_frozen(spec: TrialSpec, backbone, device: torch.device, checkpoint_dir) 
         white_box.eval()
     with torch.no_grad():
         fragments = run_frozen_trial(spec, backbone, device, white_box=white_box)
-    base = _base_row(spec, white_box, None)
+    base = base_row(spec, white_box, None)
     return [{**base, "stage": "main", "status": STATUS_OK, **f} for f in fragments]
 
 

@@ -21,7 +21,7 @@ from ray import tune
 
 from ..results.schema import STATUS_FAILED, STATUS_OK
 from ..results.store import ResultsStore
-from .engine import _base_row
+from .engine import base_row
 from .spec import TrialSpec
 from .trainable import EPOCHS_KEY, ROWS_KEY, lore_trainable
 
@@ -99,7 +99,7 @@ class StoreCallback(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         spec = TrialSpec.from_json(trial.config["spec"])
         error = _error_text(trial)
-        row = {**_base_row(spec, None, None), "stage": "main", "eval_split": "test", "status": STATUS_FAILED,
+        row = {**base_row(spec, None, None), "stage": "main", "eval_split": "test", "status": STATUS_FAILED,
                "error": error}
         self.store.write_trial([row])
         self.summary.failed += 1
