@@ -21,8 +21,9 @@ import time
 from contextlib import nullcontext
 
 import torch
+
+from lore_bench.suite.flops import gflops_per_image
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from lore_bench.backbones import build_backbone
 from lore_bench.methods import METHODS, TaskInfo
@@ -82,25 +83,6 @@ def autocast(device: torch.device, precision: str):
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
-
-
-# torch counts the CUDA attention kernels but not the CPU one; count it the same way.
-_CPU_ATTENTION = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops}
-
-
-def gflops_per_image(model: nn.Module, images: torch.Tensor) -> float:
-    # Counted with autograd on and an input that requires grad: under no_grad
-    # nn.MultiheadAttention takes its fused fast path, which the counter does
-    # not see (it would drop a third of ViT-B/16's FLOPs, and only for the
-    # methods whose tokens carry no grad). Nothing is backpropagated.
-    counter = FlopCounterMode(display=False, custom_mapping=_CPU_ATTENTION)
-    with torch.enable_grad(), counter:
-        model(images[:1].clone().requires_grad_(True))
-    return counter.get_total_flops() / 1e9
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: gflops
 
 STATUS_OK, STATUS_FAILED, STATUS_DIVERGED = "ok", "failed", "diverged"
 STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_DIVERGED)
@@ -53,6 +53,7 @@ TRIALS_SCHEMA = pa.schema(
         ("train_images_per_s", pa.float64()),
         ("eval_images_per_s", pa.float64()),
         ("peak_memory_mb", pa.float64()),
+        ("gflops", pa.float64()),  # inference GFLOPs per image
         ("device", pa.string()),
         # provenance
         ("shots_hash", pa.string()),

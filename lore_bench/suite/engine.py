@@ -33,6 +33,7 @@ from . import provenance
 from .checkpoint import StageCheckpoint
 from .data import build_transform, feature_batches, labels_tensor, loader
 from .feature_cache import cached_features
+from .flops import gflops_per_image
 from .metrics import classification_metrics
 from .spec import TrialSpec, canonical_json
 from .training import TrainingConfig
@@ -280,11 +281,13 @@ def evaluate(run: TrialRun, test, split_name: str = "test") -> dict:
     pred = predict(run, test)
     seconds = time.perf_counter() - t0
     m = classification_metrics(pred, test.labels, run.method.task.num_classes)
+    size = run.method.backbone.info.image_size
+    gflops = gflops_per_image(run.method, torch.zeros(1, 3, size, size, device=run.device))
     return {"eval_split": split_name, "top1": m["top1"], "macro_f1": m["macro_f1"],
             "per_class_acc": json.dumps([round(a, 4) for a in m["per_class_acc"]]),
             "per_class_acc_min": m["per_class_acc_min"], "num_eval": len(test), "eval_seconds": seconds,
             "eval_images_per_s": len(test) / seconds if seconds > 0 else None,
-            "peak_memory_mb": peak_memory_mb(run.device), "status": STATUS_OK}
+            "peak_memory_mb": peak_memory_mb(run.device), "gflops": gflops, "status": STATUS_OK}
 
 
 def peak_memory_mb(device: torch.device) -> float:
