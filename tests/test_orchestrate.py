@@ -6,10 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
-import pytest
 
 from conftest import TESTS_DIR
 from lore_bench.results.store import ResultsStore

@@ -63,3 +63,12 @@ def file_split(root, relpaths: Sequence[str], labels: Sequence[int]) -> ImageSpl
 
     return ImageSplit(keys=[p.replace("\\", "/") for p in paths], labels=np.asarray(labels), load=load)
 
+
+
+def hash_split_of_pool(dataset: str, split: str, images: np.ndarray, labels: np.ndarray) -> ImageSplit:
+    """``split`` of an embedded dataset that ships as one pool of images: the
+    stratified 50/50 hash split over the pool's indices."""
+    check_split_name(dataset, split)
+    keys = [str(i) for i in range(len(labels))]
+    idx = stratified_hash_split(keys, labels, dataset)[split]
+    return keyed_array_split(dataset, images, labels, idx)

@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..base import DATASETS, Dataset, ImageSplit
-from ..splits import check_split_name, keyed_array_split, stratified_hash_split
+from ..splits import hash_split_of_pool
 from .sklearn_digits import DIGITS
 
 
@@ -34,8 +34,4 @@ class Mnist(Dataset):
     embedded = True
 
     def load_split(self, split: str) -> ImageSplit:
-        check_split_name(self.name, split)
-        images, labels = _pool()
-        keys = [str(i) for i in range(len(labels))]
-        idx = stratified_hash_split(keys, labels, self.name)[split]
-        return keyed_array_split(self.name, images, labels, idx)
+        return hash_split_of_pool(self.name, split, *_pool())
