@@ -35,3 +35,15 @@ def make_spec(method="coop", dataset="sklearn_digits", shots=2, seed=1, training
                      protocol=protocol, method_config=resolve_method_config(cls, dataset, shots, method_cfg or {}),
                      training=resolve_training(cls, dataset, shots, training or {"epochs": 2, "augment": False}, {}),
                      protocol_config=protocol_config or {}, plugin=plugin, suite="test")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: on a shared 2-core machine one thread is
+    many times faster than two under load (frozen-feature tests)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

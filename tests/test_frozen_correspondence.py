@@ -13,12 +13,7 @@ from lore_bench.benchmarks.frozen import correspondence as cs
 from lore_bench.benchmarks.frozen import fixtures
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_keypoint_transform_landscape_and_portrait():

@@ -17,12 +17,7 @@ from lore_bench.benchmarks.frozen.features import embed_any_size, resize_grid_po
 from lore_bench.suite.spec import TrialSpec
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,7 @@ from lore_bench.benchmarks.frozen import fixtures, retrieval
 from lore_bench.benchmarks.frozen.retrieval import average_precision, compute_map
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The build machine is shared: one thread is many times faster than two under load.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def ranks_with(order):

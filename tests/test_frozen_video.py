@@ -13,12 +13,7 @@ from lore_bench.benchmarks.frozen import vos_metrics as vm
 SMALL = {"short_side": 64, "multiple": 16}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def square(shape, top, left, size):
