@@ -40,24 +40,29 @@ def kill_group(proc):
         pass
 
 
+def run_to_end(args, timeout):
+    """Run the CLI to completion; whatever it started is ended afterwards."""
+    proc = cli(args)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        kill_group(proc)
+    return proc.returncode, out
+
+
 def test_suite_runs_through_ray_into_parquet_and_rerun_skips(tmp_path):
     suite = tmp_path / "suite.yaml"
     suite.write_text(SUITE)
     results = tmp_path / "results"
-    proc = cli(["run", str(suite), "--results", str(results)])
-    try:
-        out, _ = proc.communicate(timeout=400)
-    finally:
-        kill_group(proc)
-    assert proc.returncode == 0, out
+    code, out = run_to_end(["run", str(suite), "--results", str(results)], 400)
+    assert code == 0, out
     df = ResultsStore(results).trials(all_versions=True)
     # zero-shot once + coop and the plugin at 2 shot counts
     assert len(df) == 5 and df["trial_id"].is_unique and set(df["status"]) == {"ok"}
     assert set(df["method"]) == {"zeroshot_clip", "coop", "mine"}
     assert "done 5" in out and "Table 1" in out
-    proc = cli(["run", str(suite), "--results", str(results)])
-    out, _ = proc.communicate(timeout=200)
-    assert proc.returncode == 0 and "5 of 5 trials already stored" in out
+    code, out = run_to_end(["run", str(suite), "--results", str(results)], 200)
+    assert code == 0 and "5 of 5 trials already stored" in out
     assert len(ResultsStore(results).trials(all_versions=True)) == 5
 
 
@@ -78,12 +83,8 @@ def test_sigkill_of_the_driver_loses_and_duplicates_nothing(tmp_path):
     finally:
         kill_group(proc)  # Ray's own processes started by that driver
     stored_before = set(ResultsStore(results).trials()["trial_id"])
-    proc = cli(["run", str(suite), "--results", str(results)])
-    try:
-        out, _ = proc.communicate(timeout=500)
-    finally:
-        kill_group(proc)
-    assert proc.returncode == 0, out
+    code, out = run_to_end(["run", str(suite), "--results", str(results)], 500)
+    assert code == 0, out
     df = ResultsStore(results).trials(all_versions=True)
     assert len(df) == 13 and df["trial_id"].is_unique, df[["trial_id", "method"]]
     assert stored_before <= set(df["trial_id"]) and set(df["status"]) == {"ok"}
