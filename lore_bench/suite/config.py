@@ -32,7 +32,7 @@ WHITE_BOX_KEYS = {"dataset": str, "shots": int, "seed": int}
 RESOURCE_KEYS = {"cpu": (int, float), "gpu": (int, float), "max_concurrent": int, "retries": int}
 RAY_KEYS = {"address": (str, type(None)), "dashboard": bool, "dashboard_host": str, "dashboard_port": int,
             "auth": bool, "num_cpus": (int, type(None)), "num_gpus": (int, type(None))}
-METHOD_RESERVED = {"plugin", "training"}
+DEFAULT_RESOURCES = {"cpu": 1, "gpu": 0, "max_concurrent": 0, "retries": 1}
 
 
 class SuiteError(Exception):
@@ -66,7 +66,7 @@ class Suite:
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
     protocol_config: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
-    resources: dict[str, Any] = field(default_factory=lambda: {"cpu": 1, "gpu": 0, "max_concurrent": 0, "retries": 1})
+    resources: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
     ray: dict[str, Any] = field(default_factory=dict)
     results: str = "results"
     data_root: str | None = None
@@ -216,7 +216,7 @@ def validate(data: dict, check: _Checker, path: Path) -> Suite:
     methods = [_method_entry(check, name, cfg) for name, cfg in (data["methods"] or {}).items()]
     if not methods:
         check.fail(("methods",), "no methods listed")
-    resources = {"cpu": 1, "gpu": 0, "max_concurrent": 0, "retries": 1, **(data.get("resources") or {})}
+    resources = {**DEFAULT_RESOURCES, **(data.get("resources") or {})}
     check.keys(data.get("resources") or {}, RESOURCE_KEYS, ("resources",))
     ray_cfg = data.get("ray") or {}
     check.keys(ray_cfg, RAY_KEYS, ("ray",))
@@ -233,10 +233,7 @@ def _check_training(check: _Checker, training: Any, path: tuple) -> None:
     if not isinstance(training, dict):
         check.fail(path, "expected a mapping of training options")
     defaults = TrainingConfig()
-    allowed = {name: type(getattr(defaults, name)) if getattr(defaults, name) is not None else None
-               for name in TrainingConfig.field_names()}
-    allowed = {k: (float if v is float else v) for k, v in allowed.items()}
-    check.keys(training, allowed, path)
+    check.keys(training, {name: type(getattr(defaults, name)) for name in TrainingConfig.field_names()}, path)
     if training.get("optimizer", "sgd") not in TrainingConfig.OPTIMIZERS:
         check.name_in(training["optimizer"], list(TrainingConfig.OPTIMIZERS), "optimizer", path + ("optimizer",), "")
     if training.get("precision", "auto") not in TrainingConfig.PRECISIONS:
