@@ -21,9 +21,8 @@ import numpy as np
 import torch
 
 from ..benchmarks.easy_to_hard import select_easy, select_hard
-from ..benchmarks.fewshot import shots_hash
 from ..benchmarks.image_cache import cached_split
-from .engine import TrialOutput, TrialRun, base_row, image_features, evaluate, fit, predict
+from .engine import TrialOutput, TrialRun, fit, image_features, predict, result_row
 
 
 def run_easy_to_hard(run: TrialRun, train_full, test, embedded: bool) -> TrialOutput:
@@ -39,7 +38,7 @@ def run_easy_to_hard(run: TrialRun, train_full, test, embedded: bool) -> TrialOu
 
     easy_idx = select_easy(features, labels, n, rule)
     easy = fit(run, subset(easy_idx), "easy", run.training)
-    rows = [_row(run, easy, test, train_full, easy_idx)]
+    rows = [result_row(run, easy, test, train_full, easy_idx)]
     if easy.diverged:
         return TrialOutput(rows, easy.epochs)
 
@@ -55,10 +54,6 @@ def run_easy_to_hard(run: TrialRun, train_full, test, embedded: bool) -> TrialOu
     hard_cfg = replace(run.training, epochs=int(cfg.get("hard_epochs", 5)), lr=float(cfg.get("hard_lr", 5e-4)),
                        min_lr=float(cfg.get("hard_min_lr", 1e-4)), warmup_epochs=0)
     hard = fit(run, subset(hard_idx), "hard", hard_cfg, after_prepare=use_easy_model_confusions)
-    rows.append(_row(run, hard, test, train_full, hard_idx))
+    rows.append(result_row(run, hard, test, train_full, hard_idx))
     return TrialOutput(rows, easy.epochs + hard.epochs)
 
-
-def _row(run: TrialRun, stage, test, train_full, indices) -> dict:
-    row = stage.row if stage.diverged else {**stage.row, **evaluate(run, test)}
-    return {**base_row(run.spec, run.method, shots_hash(train_full, indices)), **row}

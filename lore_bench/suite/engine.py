@@ -95,7 +95,7 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None, checkpoint
     dataset = get_dataset(spec.dataset, spec.data_root)
     train_full, test = load_splits(spec.dataset, spec.data_root)
     test = eval_subset(test, spec)
-    method = build_method(spec, backbone, device)
+    method = build_method(spec, backbone, device, dataset)
     ckpt = StageCheckpoint(Path(checkpoint_dir) / spec.trial_id) if checkpoint_dir else None
     run = TrialRun(spec, device, TrainingConfig(**spec.training), method, on_epoch, ckpt)
     if not dataset.embedded:  # decode + resize each file once per machine, not once per trial
@@ -109,12 +109,18 @@ def run_trial(spec: TrialSpec, on_epoch: EpochCallback | None = None, checkpoint
     if not dataset.embedded:
         train = cached_split(train, spec.dataset, "train", backbone.info.image_size)
     stage = fit(run, train, "main", run.training)
+    return TrialOutput([result_row(run, stage, test, train_full, indices)], stage.epochs)
+
+
+def result_row(run: TrialRun, stage: "StageResult", test, train_full, indices) -> dict:
+    """A stage's stored row: the spec, what was trained on, and (unless it
+    diverged) the evaluation of its last epoch."""
     row = stage.row if stage.diverged else {**stage.row, **evaluate(run, test)}
-    return TrialOutput([{**base_row(spec, method, shots_hash(train_full, indices)), **row}], stage.epochs)
+    return {**base_row(run.spec, run.method, shots_hash(train_full, indices)), **row}
 
 
-def build_method(spec: TrialSpec, backbone, device: torch.device) -> Method:
-    dataset = get_dataset(spec.dataset, spec.data_root)
+def build_method(spec: TrialSpec, backbone, device: torch.device, dataset=None) -> Method:
+    dataset = dataset or get_dataset(spec.dataset, spec.data_root)
     task = TaskInfo(dataset.name, tuple(dataset.classnames), dataset.template, dataset.lore_template, spec.shots)
     cls = resolve_method(spec.method, spec.plugin)
     # Seed after the (cached, so sometimes skipped) backbone build: the random
