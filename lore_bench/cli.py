@@ -147,7 +147,8 @@ def _run(args) -> int:
     summary = run_suite(specs, options)
     if summary.wall_seconds:
         print(f"finished in {summary.wall_seconds:.0f}s: {summary.ok} ok, {summary.diverged} diverged, "
-              f"{summary.failed} failed, {summary.skipped} skipped (already stored)")
+              f"{summary.failed} failed, {summary.skipped} skipped (already stored); the trials' own "
+              f"train + eval time sums to {summary.trial_seconds:.0f}s")
     for error in summary.errors:
         print(f"  failed: {error}", file=sys.stderr)
     _print_summary_table(results, suite.name)

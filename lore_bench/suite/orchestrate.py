@@ -103,8 +103,9 @@ class StoreCallback(tune.Callback):
                "error": error}
         self.store.write_trial([row])
         self.summary.failed += 1
-        self.summary.errors.append(f"{spec.short()}: {error.strip().splitlines()[-1] if error.strip() else 'error'}")
-        self._finished(trial, f"{_label(trial)}: FAILED ({self.summary.errors[-1].split(': ', 1)[-1]})")
+        last_line = error.strip().splitlines()[-1] if error.strip() else "error"
+        self.summary.errors.append(f"{spec.short()}: {last_line}")
+        self._finished(trial, f"{spec.short()}: FAILED ({last_line})")
 
     def _finished(self, trial, message: str) -> None:
         self.running.discard(trial.trial_id)
