@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+SUITES_DIR = Path(__file__).resolve().parent / "suites"  # the paper's suites, shipped as package data
 
 EPILOG = """examples:
   lore-bench run suite.yaml                      embedded default: offline, CPU, minutes
   lore-bench run suite.yaml --only method=coop,lore,dataset=mnist --dry-run
-  lore-bench run suites/table1_fewshot_vitb16.yaml --address auto
+  lore-bench run table1_fewshot_vitb16 --address auto  (a shipped suite, by name)
   lore-bench report                              tables + plots from ./results
   lore-bench validate suite.yaml
   lore-bench ls methods
@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def suite_args(sp):
-        sp.add_argument("suite", help="suite YAML file")
+        sp.add_argument("suite", help="suite YAML file, or the name of a shipped suite (lore-bench ls suites)")
         sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a suite value, e.g. --set training.epochs=2 or "
                              "--set methods.coop.training.lr=0.01 (repeatable; value is YAML)")
@@ -62,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="reports", help="output directory (default ./reports)")
     rep.add_argument("--format", default="md,tex,csv,html", help="comma-separated: md,tex,csv,html")
 
-    ls = sub.add_parser("ls", help="list methods, datasets, backbones or suites")
-    ls.add_argument("what", choices=["methods", "datasets", "backbones", "suites"])
+    ls = sub.add_parser("ls", help="list methods, datasets, backbones, protocols or suites")
+    ls.add_argument("what", choices=["methods", "datasets", "backbones", "protocols", "suites"])
 
     data = sub.add_parser("data", help="dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
@@ -89,11 +89,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def suite_path(name_or_path: str) -> Path:
+    """A suite file path, or the name of a shipped suite (``table1_fewshot_vitb16``)."""
+    path = Path(name_or_path)
+    if path.exists() or path.suffix in {".yaml", ".yml"} or os.sep in name_or_path:
+        return path
+    shipped = SUITES_DIR / f"{name_or_path}.yaml"
+    return shipped if shipped.exists() else path
+
+
 def _load(args):
     from .suite.config import load_suite
     from .suite.expand import apply_only, expand, parse_only
 
-    suite = load_suite(args.suite, args.overrides)
+    suite = load_suite(suite_path(args.suite), args.overrides)
     specs = expand(suite)
     if getattr(args, "only", None):
         try:
@@ -114,15 +123,16 @@ def _validate(args) -> int:
 
 
 def _run(args) -> int:
-    from .suite.tables import trial_table
+    from .suite.trial_table import trial_table
 
     suite, specs = _load(args)
     results = args.results or suite.results
     if args.dry_run:
         from .results.store import ResultsStore
-        from .suite.orchestrate import pending_specs
+        from .suite.plan import pending_specs, with_dependencies
 
-        pending = {s.trial_id for s in pending_specs(specs, ResultsStore(results))}
+        specs = with_dependencies(specs)
+        pending = {s.trial_id for s in pending_specs(specs, ResultsStore(results).completed_trial_ids())}
         print(trial_table(specs, pending))
         print(f"{len(specs)} trials ({len(pending)} to run, {len(specs) - len(pending)} already stored in {results})")
         return EXIT_OK
@@ -213,9 +223,18 @@ def _ls(args) -> int:
 
         for name, cfg in NAMED_BACKBONES.items():
             print(f"{name:22s} {cfg['type']}: {cfg['arch']} / {cfg.get('pretrained')}")
+    elif args.what == "protocols":
+        from .suite.protocols import PROTOCOLS
+
+        for name, cls in PROTOCOLS.items():
+            doc = (cls.__doc__ or "").strip().splitlines()
+            note = "" if cls.selectable else " (assigned by the expansion)"
+            print(f"{name:16s} {doc[0] if doc else ''}{note}")
     else:
-        for path in sorted(SUITES_DIR.glob("*.yaml")) + sorted(Path.cwd().glob("suite*.yaml")):
-            print(path)
+        for path in sorted(SUITES_DIR.glob("*.yaml")):
+            print(f"{path.stem:28s} {path}")
+        for path in sorted(Path.cwd().glob("suite*.yaml")):
+            print(f"{'(this folder)':28s} {path}")
     return EXIT_OK
 
 

@@ -25,16 +25,11 @@ def tiny_backbone():
 def make_spec(method="coop", dataset="sklearn_digits", shots=2, seed=1, training=None, method_cfg=None,
               backbone="micro_clip_random", plugin=None, protocol="few_shot", protocol_config=None):
     """A resolved TrialSpec as the suite expansion would build it."""
-    from lore_bench.backbones import resolve_backbone
-    from lore_bench.methods.registry import resolve_method
-    from lore_bench.suite.expand import resolve_method_config, resolve_training
-    from lore_bench.suite.spec import TrialSpec
+    from lore_bench.suite.grid import trial_spec
 
-    cls = resolve_method(method, plugin)
-    return TrialSpec(method=method, dataset=dataset, backbone=resolve_backbone(backbone), shots=shots, seed=seed,
-                     protocol=protocol, method_config=resolve_method_config(cls, dataset, shots, method_cfg or {}),
-                     training=resolve_training(cls, dataset, shots, training or {"epochs": 2, "augment": False}, {}),
-                     protocol_config=protocol_config or {}, plugin=plugin, suite="test")
+    return trial_spec(method, dataset, backbone, shots, seed, protocol=protocol, method_config=method_cfg,
+                      suite_training=training or {"epochs": 2, "augment": False}, protocol_config=protocol_config,
+                      plugin=plugin, suite="test")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from lore_bench.benchmarks.easy_to_hard import (
+from lore_bench.benchmarks.sampling.difficulty import (
     centroid_distance, herding_order, select_easy, select_hard,
 )
 

@@ -68,7 +68,7 @@ def test_locality_motif_is_the_only_class_signal():
 
 
 def test_pretraining_stream_never_draws_an_evaluation_image():
-    from lore_bench.backbones.micro_clip import synthetic
+    from tools.micro_clip import synthetic
 
     assert synthetic.STREAM_TAG != locality.STREAM_TAG
     evaluation = _hashes(_arrays(get_dataset("locality").load_split("test")))
@@ -78,7 +78,7 @@ def test_pretraining_stream_never_draws_an_evaluation_image():
 
 
 def test_class_names_are_in_the_pretraining_vocabulary():
-    from lore_bench.backbones.micro_clip import synthetic
+    from tools.micro_clip import synthetic
 
     assert list(synthetic.LOCALITY_SHAPES) == get_dataset("locality").classnames
     assert list(synthetic.TEXTURES) == get_dataset("textures").classnames

@@ -7,9 +7,9 @@ import torch
 
 from conftest import make_spec
 from lore_bench import run_trial
-from lore_bench.suite import feature_cache
-from lore_bench.suite.engine import lr_at
-from lore_bench.suite.metrics import classification_metrics
+from lore_bench.suite.engine import feature_cache
+from lore_bench.suite.engine.fit import lr_at
+from lore_bench.suite.engine.metrics import classification_metrics
 from lore_bench.suite.training import TrainingConfig
 
 

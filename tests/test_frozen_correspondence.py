@@ -10,7 +10,7 @@ from PIL import Image
 
 from lore_bench.benchmarks.base import DatasetMissingError
 from lore_bench.benchmarks.frozen import correspondence as cs
-from lore_bench.benchmarks.frozen import fixtures
+from fixtures import frozen_data as fixtures
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

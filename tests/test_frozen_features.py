@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from lore_bench.backbones import build_backbone
+from fixtures import frozen_data as fixtures
 from lore_bench.benchmarks.frozen import (
     TABLE4_METRICS,
     FeatureExtractor,
-    fixtures,
     frozen_doctor_reports,
     run_frozen_trial,
 )

@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from lore_bench.benchmarks.base import DatasetMissingError
-from lore_bench.benchmarks.frozen import fixtures, retrieval
+from lore_bench.benchmarks.frozen import retrieval
+from fixtures import frozen_data as fixtures
 from lore_bench.benchmarks.frozen.retrieval import average_precision, compute_map
 
 

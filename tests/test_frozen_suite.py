@@ -7,10 +7,11 @@ import os
 import subprocess
 import sys
 
-from lore_bench.benchmarks.frozen.fixtures import make_all
+from fixtures.frozen_data import make_all
 from lore_bench.results.store import ResultsStore
 from lore_bench.suite.config import load_suite
 from lore_bench.suite.expand import expand
+from lore_bench.suite.spec import TrialSpec
 
 SUITE = """\
 name: frozen-test
@@ -33,9 +34,15 @@ def test_frozen_suite_expands_with_the_white_box_trial(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(SUITE.format(root=tmp_path))
     specs = expand(load_suite(path))
-    assert len(specs) == 8 and {s.task for s in specs} == {"retrieval", "correspondence", "video_segmentation"}
-    lore = [s for s in specs if s.method == "lore"]
+    frozen = [s for s in specs if s.protocol == "frozen_features"]
+    assert len(frozen) == 8 and {s.task for s in frozen} == {"retrieval", "correspondence", "video_segmentation"}
+    # the White Box is an ordinary classification trial of the same suite, trained once
+    (source,) = [s for s in specs if s.protocol != "frozen_features"]
+    assert (source.method, source.dataset, source.protocol, source.task) == ("lore", "sklearn_digits", "few_shot",
+                                                                              "classification")
+    lore = [s for s in frozen if s.method == "lore"]
     assert all(s.protocol_config["white_box_spec"]["dataset"] == "sklearn_digits" for s in lore)
+    assert all(TrialSpec.from_json(s.protocol_config["white_box_spec"]).trial_id == source.trial_id for s in lore)
     assert all("white_box_spec" not in s.protocol_config for s in specs if s.method == "zeroshot_clip")
 
 
@@ -50,6 +57,9 @@ def test_frozen_suite_runs_through_ray_into_the_store(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     df = ResultsStore(results).trials()
     assert set(df["status"]) == {"ok"} and set(df["method"]) == {"zeroshot_clip", "lore"}
+    white_box = df[df["protocol"] == "few_shot"]
+    assert len(white_box) == 1 and white_box["dataset"].item() == "sklearn_digits"  # stored with its own row
+    df = df[df["protocol"] == "frozen_features"]
     metrics = [json.loads(m) for m in df["metrics_json"]]
     assert all("table4" in m for m in metrics)
     lore_rows = df[df["method"] == "lore"]

@@ -6,7 +6,7 @@ from PIL import Image
 from scipy import ndimage
 
 from lore_bench.benchmarks.base import DatasetMissingError
-from lore_bench.benchmarks.frozen import fixtures
+from fixtures import frozen_data as fixtures
 from lore_bench.benchmarks.frozen import video_segmentation as vs
 from lore_bench.benchmarks.frozen import vos_metrics as vm
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from lore_bench.benchmarks.base import ImageSplit
 from lore_bench.benchmarks.image_cache import cache_root, cached_split, resize_center_crop
-from lore_bench.benchmarks.splits import file_split
+from lore_bench.benchmarks.splits.hashed import file_split
 
 
 @pytest.fixture

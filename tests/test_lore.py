@@ -1,4 +1,4 @@
-"""LORE (specs/lore.md): graph ops vs brute force, token layout at every layer,
+"""LORE (docs/paper/lore.md): graph ops vs brute force, token layout at every layer,
 frozen backbone, trainable count, eval without KLA, determinism, training."""
 from __future__ import annotations
 

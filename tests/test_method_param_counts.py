@@ -1,6 +1,6 @@
 """Trainable-parameter counts of the CLIP baselines on open_clip ViT-B-16
 (text width 512, vision width 768, embed dim 512) equal the published ones
-(specs/baselines.md). Random weights: counts do not depend on them."""
+(docs/paper/baselines.md). Random weights: counts do not depend on them."""
 from __future__ import annotations
 
 import pytest

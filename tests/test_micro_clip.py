@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lore_bench.backbones import micro_clip
-from lore_bench.backbones.micro_clip import synthetic
+from tools.micro_clip import synthetic
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_generator_is_deterministic_and_batches_differ():
 def test_captions_stay_inside_the_trained_vocabulary():
     import open_clip
 
-    from lore_bench.backbones.micro_clip.pretrain import CompactTokenizer
+    from tools.micro_clip.pretrain import CompactTokenizer
 
     micro_clip.register_config()
     tokenize = CompactTokenizer(open_clip.get_tokenizer(micro_clip.ARCH), synthetic.eval_prompt_texts())
@@ -107,7 +107,7 @@ def test_captions_stay_inside_the_trained_vocabulary():
 def test_pretrain_smoke_writes_loadable_weights(tmp_path):
     import open_clip
 
-    from lore_bench.backbones.micro_clip import pretrain
+    from tools.micro_clip import pretrain
 
     out = tmp_path / "w.safetensors"
     pretrain.main(["--steps", "2", "--batch", "8", "--workers", "0", "--threads", "1",

@@ -13,11 +13,10 @@ import pytest
 
 from lore_bench.benchmarks import DatasetMissingError, get_dataset
 from lore_bench.benchmarks.doctor import doctor_all, format_reports
-from lore_bench.benchmarks.fewshot import sample_few_shot
+from lore_bench.benchmarks.sampling.few_shot import sample_few_shot
 from lore_bench.benchmarks.prepared import CountMismatchWarning
 
-sys.path.insert(0, str(Path(__file__).parent))
-from dataset_fixtures import MAKERS  # noqa: E402
+from fixtures.paper_datasets import MAKERS  # noqa: E402
 
 PAPER_DATASETS = ["flowers102", "stanford_cars", "fgvc_aircraft", "stanford_dogs", "cifar10", "cifar100",
                   "dtd", "imagenet", "eurosat", "resisc45", "ucf101", "patternnet"]
@@ -134,7 +133,7 @@ _SAMPLE = """
 import json, sys, warnings
 warnings.simplefilter("ignore")
 from lore_bench.benchmarks import get_dataset
-from lore_bench.benchmarks.fewshot import sample_few_shot
+from lore_bench.benchmarks.sampling.few_shot import sample_few_shot
 out = {}
 for name in sys.argv[2:]:
     split = get_dataset(name, root=sys.argv[1]).load_split("train")

@@ -1,13 +1,12 @@
-"""The paper's grids in suites/ validate and expand to the right trials."""
+"""The paper's grids shipped in lore_bench/suites/ validate and expand to the right trials."""
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from lore_bench.suite.config import load_suite
 from lore_bench.suite.expand import expand
 
-SUITES = Path(__file__).resolve().parent.parent / "suites"
+from lore_bench.cli import SUITES_DIR as SUITES  # noqa: E402
 PAPER_12 = {"flowers102", "stanford_cars", "fgvc_aircraft", "stanford_dogs", "cifar10", "cifar100", "dtd",
             "imagenet", "eurosat", "resisc45", "ucf101", "patternnet"}
 

@@ -18,7 +18,7 @@ def test_entry_point_plugin_is_registered(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.syspath_prepend(f"{TESTS_DIR}/plugins")
     from lore_bench.methods.registry import METHODS
-    from lore_bench.registry import Registry
+    from lore_bench.plugins import Registry
 
     METHODS.names()  # built-ins imported (and registered) before the fresh registry looks
     fresh = Registry("method", "lore_bench.methods", "lore_bench.methods")  # as a new process would build it

@@ -12,6 +12,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
+from ..plugins import Registry, UnknownNameError, load_object
 from .base import Backbone, ImageTowerInfo, TextTower  # noqa: F401
 
 NAMED_BACKBONES: dict[str, dict[str, Any]] = {
@@ -20,7 +21,7 @@ NAMED_BACKBONES: dict[str, dict[str, Any]] = {
     "micro_clip_random": {"type": "open_clip", "arch": "micro-clip", "pretrained": None},
     "clip_vit_b16_openai": {"type": "open_clip", "arch": "ViT-B-16", "pretrained": "openai"},
     "clip_vit_b32_openai": {"type": "open_clip", "arch": "ViT-B-32", "pretrained": "openai"},
-    # LORE on a supervised ViT takes its class-name knowledge from CLIP's text tower (specs/lore.md).
+    # LORE on a supervised ViT takes its class-name knowledge from CLIP's text tower (docs/paper/lore.md).
     "vit_b16_in21k": {
         "type": "timm",
         "arch": "vit_base_patch16_224.augreg_in21k",
@@ -29,7 +30,7 @@ NAMED_BACKBONES: dict[str, dict[str, Any]] = {
     },
 }
 
-BACKBONE_KEYS = {"type", "arch", "pretrained", "text_tower"}
+BACKBONE_KEYS = {"type", "arch", "pretrained", "text_tower", "plugin"}
 
 
 class BackboneUnavailableError(RuntimeError):
@@ -40,8 +41,6 @@ def resolve_backbone(ref: str | dict[str, Any]) -> dict[str, Any]:
     """A backbone name or config -> full config dict (with ``name``)."""
     if isinstance(ref, str):
         if ref not in NAMED_BACKBONES:
-            from ..registry import UnknownNameError
-
             raise UnknownNameError("backbone", ref, NAMED_BACKBONES)
         cfg = copy.deepcopy(NAMED_BACKBONES[ref])
         cfg["name"] = ref
@@ -68,22 +67,38 @@ def _build_cached(cfg_json: str) -> Backbone:
 
 
 def _build(cfg: dict) -> Backbone:
-    kind = cfg.get("type", "open_clip")
-    if kind == "open_clip":
-        from .open_clip_backbone import OpenClipBackbone
+    builder = load_object(cfg["plugin"]) if cfg.get("plugin") else BACKBONE_TYPES.get(cfg.get("type", "open_clip"))
+    backbone = builder(cfg)
+    if not isinstance(backbone, Backbone):
+        raise TypeError(f"backbone builder for '{cfg['name']}' returned {type(backbone).__name__}, "
+                        "not a lore_bench.backbones.Backbone")
+    return backbone.freeze()
 
-        model, tokenizer = _open_clip_model(cfg["arch"], cfg.get("pretrained"))
-        return OpenClipBackbone(cfg["name"], model, tokenizer).freeze()
-    if kind == "timm":
-        from .timm_backbone import TimmVitBackbone
 
-        text = None
-        if cfg.get("text_tower"):
-            tt = cfg["text_tower"]
-            model, tokenizer = _open_clip_model(tt["arch"], tt.get("pretrained"))
-            text = TextTower(model, tokenizer)
-        return TimmVitBackbone(cfg["name"], _timm_model(cfg["arch"], cfg.get("pretrained", True)), text).freeze()
-    raise ValueError(f"backbone type '{kind}' is not one of: open_clip, timm")
+def _build_open_clip(cfg: dict) -> Backbone:
+    from .open_clip_backbone import OpenClipBackbone
+
+    model, tokenizer = _open_clip_model(cfg["arch"], cfg.get("pretrained"))
+    return OpenClipBackbone(cfg["name"], model, tokenizer)
+
+
+def _build_timm(cfg: dict) -> Backbone:
+    from .timm_backbone import TimmVitBackbone
+
+    text = None
+    if cfg.get("text_tower"):
+        tt = cfg["text_tower"]
+        model, tokenizer = _open_clip_model(tt["arch"], tt.get("pretrained"))
+        text = TextTower(model, tokenizer)
+    return TimmVitBackbone(cfg["name"], _timm_model(cfg["arch"], cfg.get("pretrained", True)), text)
+
+
+#: Backbone families: ``type`` of a backbone config -> builder ``(cfg) -> Backbone``.
+#: Third parties add one through the entry-point group ``lore_bench.backbones``,
+#: or name a builder directly with ``plugin: "pkg.module:build"`` in the suite.
+BACKBONE_TYPES: Registry = Registry("backbone type", None, "lore_bench.backbones")
+BACKBONE_TYPES.add("open_clip", _build_open_clip)
+BACKBONE_TYPES.add("timm", _build_timm)
 
 
 def _offline() -> bool:

@@ -15,9 +15,8 @@ from typing import Callable, ClassVar, Sequence
 import numpy as np
 from PIL import Image
 
-from ..registry import Registry
+from ..plugins import Registry
 
-DATASETS: Registry = Registry("dataset", "lore_bench.benchmarks.datasets", "lore_bench.datasets")
 
 #: Environment variable naming the root under which users prepare datasets.
 DATA_ROOT_ENV = "LORE_BENCH_DATA"
@@ -92,7 +91,7 @@ class Dataset:
     Subclasses set the class attributes and implement :meth:`load_split`.
     ``template`` is the CoOp-style hand-crafted prompt (``{}`` = class name) used
     for zero-shot and prompt initialisation; ``lore_template`` is the template of
-    LORE's class-name knowledge (specs/lore.md).
+    LORE's class-name knowledge (docs/paper/lore.md).
     """
 
     name: ClassVar[str]
@@ -116,6 +115,9 @@ class Dataset:
         except DatasetMissingError as err:
             return DoctorReport(self.name, "missing", detail=str(err))
         return DoctorReport(self.name, "found", counts)
+
+
+DATASETS: Registry = Registry("dataset", "lore_bench.benchmarks.datasets", "lore_bench.datasets", base=Dataset)
 
 
 def get_dataset(name: str, root: str | Path | None = None) -> Dataset:

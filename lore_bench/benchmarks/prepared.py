@@ -18,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from .base import DATA_ROOT_ENV, Dataset, DatasetMissingError, DoctorReport, ImageSplit
-from .splits import check_split_name, file_split
+from .splits.hashed import check_split_name, file_split
 
 
 class CountMismatchWarning(UserWarning):
@@ -43,7 +43,7 @@ def clean_classname(name: str) -> str:
 class PreparedDataset(Dataset):
     #: folder under the data root
     folder: ClassVar[str]
-    #: the paper's counts (specs/protocols.md), checked on load
+    #: the paper's counts (docs/paper/protocols.md), checked on load
     num_classes: ClassVar[int]
     expected_counts: ClassVar[dict[str, int]]
     #: the expected tree under <data root>/<folder>, shown in errors and docs

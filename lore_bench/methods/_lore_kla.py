@@ -1,5 +1,5 @@
 """LORE's Knowledge-Locality Attention (KLA), used in training only
-(specs/lore.md, "KLA").
+(docs/paper/lore.md, "KLA").
 
 The class names' frozen text embeddings q attend over the locality-enhanced
 patch features; each class gets one Knowledge-Locality prototype per image.

@@ -35,7 +35,7 @@ def coop_epochs(dataset: str, shots: int) -> int:
 
 
 def published_budget(epochs: int, lr: float, batch_size: int) -> dict[str, Any]:
-    """The Dassl recipe all these baselines were published with (specs/baselines.md):
+    """The Dassl recipe all these baselines were published with (docs/paper/baselines.md):
     SGD momentum 0.9, wd 5e-4, cosine to 0, one warm-up epoch at constant 1e-5,
     random-resized-crop + flip augmentation."""
     return {

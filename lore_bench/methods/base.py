@@ -1,4 +1,4 @@
-"""The Method plugin interface (DESIGN.md). A method holds only what is specific
+"""The Method plugin interface (docs/architecture.md). A method holds only what is specific
 to it; the engine owns optimisation, precision, data, evaluation, checkpoints.
 
 A third-party method subclasses :class:`Method`, sets ``name`` and ``Config``
@@ -51,7 +51,7 @@ class ConfigError(ValueError):
 
 def build_config(config_cls: type, values: dict[str, Any], method: str) -> Any:
     """Dataclass from a dict, rejecting unknown keys with a "did you mean"."""
-    from ..registry import nearest
+    from ..plugins import nearest
 
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     for key in values:
@@ -140,6 +140,20 @@ class Method(nn.Module):
         missing = [k for k in missing if not k.startswith("backbone.")]
         if missing or unexpected:
             raise KeyError(f"{self.name}: state mismatch, missing {missing}, unexpected {unexpected}")
+
+    # -- optional hooks a protocol may call ---------------------------------------
+    def set_confusing_labels(self, labels: Tensor) -> None:
+        """Easy-to-hard, before the hard stage: the easy-stage model's predictions
+        on the hard images (LORE's push term uses them). Default: ignored."""
+
+    def prompts_for(self, images: Tensor) -> list[Tensor | None]:
+        """Frozen-feature tasks: per-layer prompts for the image tower computed from
+        ``images`` (LORE's White Box). Override it to take part as a White Box."""
+        raise NotImplementedError(f"{self.name} has no White Box")
+
+    @classmethod
+    def provides_white_box(cls) -> bool:
+        return cls.prompts_for is not Method.prompts_for
 
     def num_trainable(self) -> int:
         return sum(p.numel() for p in self.trainable_parameters())

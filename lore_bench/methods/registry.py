@@ -3,10 +3,10 @@ parties through the entry-point group ``lore_bench.methods`` or a ``plugin:``
 path in a suite (resolved by :func:`resolve_method`)."""
 from __future__ import annotations
 
-from ..registry import Registry, load_object
+from ..plugins import Registry, load_object
 from .base import Method
 
-METHODS: Registry[type[Method]] = Registry("method", "lore_bench.methods", "lore_bench.methods")
+METHODS: Registry[type[Method]] = Registry("method", "lore_bench.methods", "lore_bench.methods", base=Method)
 
 
 def register_method(cls: type[Method]) -> type[Method]:

@@ -1,5 +1,5 @@
 """The LORE paper's Table 4 (ACM MM 2024): frozen features of a backbone, baseline
--> with LORE's White Box. Figures as published (shared/specs/frozen_tasks.md);
+-> with LORE's White Box. Figures as published (docs/paper/frozen_tasks.md);
 mAP in [0, 1], PCK@0.1 and J&F in %. Keyed by lore-bench backbone name, then by
 (dataset, metric) as the frozen-feature tasks record them."""
 from __future__ import annotations

@@ -14,21 +14,18 @@ from typing import Any
 
 import yaml
 
-from ..registry import UnknownNameError, nearest
+from ..plugins import UnknownNameError, nearest
 from .training import TrainingConfig
 from .yaml_lines import line_of, load_with_lines
 
-PROTOCOLS = ("few_shot", "easy_to_hard", "frozen_features")
-DIFFICULTY_RULES = ("herding", "centroid_distance")
 TOP_LEVEL = {
     "name": str, "description": str, "results": str, "data_root": (str, type(None)),
     "backbones": list, "datasets": list, "methods": dict, "protocol": dict,
     "training": dict, "resources": dict, "ray": dict, "tasks": dict,
 }
-PROTOCOL_KEYS = {"name": str, "shots": list, "seeds": list, "difficulty": str, "hard_epochs": int,
-                 "hard_lr": float, "hard_min_lr": float, "eval_subset": int,
-                 "white_box": dict, "options": dict}
-WHITE_BOX_KEYS = {"dataset": str, "shots": int, "seed": int}
+#: The keys of the ``protocol:`` section every protocol shares; the rest belong
+#: to the protocol's own Config (lore_bench.suite.protocols).
+COMMON_PROTOCOL_KEYS = {"name": str, "plugin": str, "shots": list, "seeds": list}
 RESOURCE_KEYS = {"cpu": (int, float), "gpu": (int, float), "max_concurrent": int, "retries": int}
 RAY_KEYS = {"address": (str, type(None)), "dashboard": bool, "dashboard_host": str, "dashboard_port": int,
             "auth": bool, "num_cpus": (int, type(None)), "num_gpus": (int, type(None))}
@@ -62,6 +59,7 @@ class Suite:
     datasets: list[str]
     methods: list[MethodEntry]
     protocol: str = "few_shot"
+    protocol_plugin: str | None = None
     shots: list[int] = field(default_factory=lambda: [16])
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
     protocol_config: dict[str, Any] = field(default_factory=dict)
@@ -170,8 +168,7 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
 
 
 def validate(data: dict, check: _Checker, path: Path) -> Suite:
-    from ..backbones import NAMED_BACKBONES, BACKBONE_KEYS
-    from ..benchmarks import DATASETS
+    from ..backbones import BACKBONE_KEYS, BACKBONE_TYPES, NAMED_BACKBONES
 
     check.keys(data, TOP_LEVEL, ())
     for required in ("methods", "datasets", "backbones"):
@@ -183,32 +180,18 @@ def validate(data: dict, check: _Checker, path: Path) -> Suite:
             check.keys(b, {k: None for k in BACKBONE_KEYS | {"name"}}, ("backbones", i))
             if "arch" not in b:
                 check.fail(("backbones", i), "an inline backbone needs 'arch' (and 'type': open_clip|timm)")
+            if "plugin" not in b and b.get("type", "open_clip") not in BACKBONE_TYPES:
+                check.name_in(b["type"], BACKBONE_TYPES.names(), "backbone type", ("backbones", i, "type"),
+                              "a new family is a plugin: 'plugin: pkg.module:build' or the entry-point group "
+                              "lore_bench.backbones.")
         else:
             check.name_in(b, sorted(NAMED_BACKBONES), "backbone", ("backbones", i),
                           "use a named backbone or an inline {type, arch, pretrained}.")
     protocol = data.get("protocol", {}) or {}
-    check.keys(protocol, PROTOCOL_KEYS, ("protocol",))
-    proto_name = protocol.get("name", "few_shot")
-    if proto_name not in PROTOCOLS:
-        check.name_in(proto_name, list(PROTOCOLS), "protocol", ("protocol", "name"), "")
+    proto_name, proto_plugin, protocol_config, known = _protocol_section(check, protocol)
     datasets = data["datasets"]
-    if proto_name == "frozen_features":
-        from ..benchmarks.frozen import FROZEN_DATASETS
-
-        known, fix = sorted(FROZEN_DATASETS), "frozen_features evaluates retrieval, correspondence and video segmentation."
-        white_box = protocol.get("white_box")
-        if white_box is not None:
-            check.keys(white_box, WHITE_BOX_KEYS, ("protocol", "white_box"))
-            if "dataset" not in white_box:
-                check.fail(("protocol", "white_box"), "name the classification dataset the White Box is trained on")
-            check.name_in(white_box["dataset"], DATASETS.names(), "dataset", ("protocol", "white_box", "dataset"), "")
-    else:
-        known, fix = DATASETS.names(), "`lore-bench ls datasets` lists them."
     for i, d in enumerate(datasets):
-        check.name_in(d, known, "dataset", ("datasets", i), fix)
-    difficulty = protocol.get("difficulty", "herding")
-    if difficulty not in DIFFICULTY_RULES:
-        check.name_in(difficulty, list(DIFFICULTY_RULES), "difficulty rule", ("protocol", "difficulty"), "")
+        check.name_in(d, known, "dataset", ("datasets", i), "`lore-bench ls datasets` lists them.")
     shots = check.int_list(protocol.get("shots", [16]), ("protocol", "shots"), 1)
     seeds = check.int_list(protocol.get("seeds", [1, 2, 3]), ("protocol", "seeds"), 0)
     training = data.get("training", {}) or {}
@@ -222,11 +205,48 @@ def validate(data: dict, check: _Checker, path: Path) -> Suite:
     check.keys(ray_cfg, RAY_KEYS, ("ray",))
     return Suite(
         name=data.get("name") or path.stem, path=str(path), backbones=backbones, datasets=datasets,
-        methods=methods, protocol=proto_name, shots=shots, seeds=seeds,
-        protocol_config={k: v for k, v in protocol.items() if k not in {"name", "shots", "seeds"}},
+        methods=methods, protocol=proto_name, protocol_plugin=proto_plugin, shots=shots, seeds=seeds,
+        protocol_config=protocol_config,
         training=training, resources=resources, ray=ray_cfg, results=data.get("results", "results"),
         data_root=data.get("data_root"), tasks=data.get("tasks") or {}, description=data.get("description", ""),
     )
+
+
+def _protocol_section(check: _Checker, protocol: Any) -> tuple[str, str | None, dict, list[str]]:
+    """The protocol's name, plugin path, own keys (as written: only these reach
+    the trial_id) and the dataset names it accepts."""
+    from ..methods.base import ConfigError
+    from .protocols import PROTOCOLS, resolve_protocol
+    from .protocols.base import parse_config
+
+    path = ("protocol",)
+    if not isinstance(protocol, dict):
+        check.fail(path, "expected a mapping (name, shots, seeds and the protocol's own keys)")
+    name, plugin = protocol.get("name", "few_shot"), protocol.get("plugin")
+    for key in ("name", "plugin"):
+        if key in protocol and not isinstance(protocol[key], str):
+            check.fail(path + (key,), f"expected a string, got {protocol[key]!r}")
+    try:
+        cls = resolve_protocol(name, plugin)
+    except UnknownNameError:
+        selectable = [n for n in PROTOCOLS.names() if PROTOCOLS.get(n).selectable]
+        check.name_in(name, selectable, "protocol", path + ("name",),
+                      "`lore-bench ls protocols` lists them; a new protocol is a plugin ('plugin: pkg.module:Class').")
+    except (ImportError, AttributeError, TypeError, ValueError) as err:
+        check.fail(path + ("plugin",), f"cannot load protocol plugin '{plugin}': {err}",
+                   "the module must be importable (installed, or on PYTHONPATH) and name a Protocol subclass")
+    if not cls.selectable:
+        check.fail(path + ("name",), f"protocol '{name}' is assigned by the expansion, not chosen in a suite")
+    for key in COMMON_PROTOCOL_KEYS.keys() & protocol.keys():
+        if not _is_type(protocol[key], COMMON_PROTOCOL_KEYS[key]):
+            check.fail(path + (key,), f"expected {_type_name(COMMON_PROTOCOL_KEYS[key])}, got {protocol[key]!r}")
+    own = {k: v for k, v in protocol.items() if k not in COMMON_PROTOCOL_KEYS}
+    try:
+        parse_config(cls, own)
+    except ConfigError as err:
+        field = str(err.field).split(".") if err.field else []
+        check.fail(path + tuple(field), str(err))
+    return name, plugin, own, cls.dataset_names()
 
 
 def _check_training(check: _Checker, training: Any, path: tuple) -> None:

@@ -1,69 +1,28 @@
-"""Suite -> TrialSpecs: methods x datasets x backbones x shots x seeds.
-
-Each spec carries fully resolved configs (dataclass defaults < the method's
-published defaults for this dataset and shot count < the suite), so a spec
-alone — and its trial_id — says exactly what ran.
-"""
+"""Suite -> TrialSpecs through the suite's protocol, and the ``--only`` filters."""
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Iterable
+from typing import Iterable
 
-from ..backbones import resolve_backbone
-from ..methods.base import build_config
-from ..methods.registry import resolve_method
-from .config import Suite
+from ..methods.base import ConfigError
+from .config import Suite, SuiteError
+from .protocols import resolve_protocol
 from .spec import TrialSpec
-from .training import TrainingConfig
 
 FILTER_KEYS = ("method", "dataset", "backbone", "shots", "seed", "protocol")
 
 
-def resolve_method_config(cls, dataset: str, shots: int, suite_cfg: dict[str, Any]) -> dict[str, Any]:
-    merged = {**cls.default_config(dataset, shots), **suite_cfg}
-    return dataclasses.asdict(build_config(cls.Config, merged, cls.name))
-
-
-def resolve_training(cls, dataset: str, shots: int, suite_training: dict, method_training: dict) -> dict[str, Any]:
-    published = cls.default_training(dataset, shots)
-    # Methods fitted in closed form or not at all (published epochs == 0: zero-shot,
-    # linear probe) keep their recipe when a suite sets a global budget; only the
-    # method's own `training:` block changes it.
-    global_part = {} if published.get("epochs", 1) == 0 else suite_training
-    return {**TrainingConfig().to_dict(), **published, **global_part, **method_training}
-
-
 def expand(suite: Suite) -> list[TrialSpec]:
-    if suite.protocol == "frozen_features":
-        from .expand_frozen import expand_frozen
+    protocol = resolve_protocol(suite.protocol, suite.protocol_plugin)
+    try:
+        specs = protocol.expand(suite)
+    except ConfigError as err:
+        field = f"protocol.{err.field}" if err.field else "protocol"
+        raise SuiteError(suite.path, None, field, str(err)) from None
+    if suite.protocol_plugin:
+        from dataclasses import replace
 
-        return _dedupe(expand_frozen(suite))
-    specs: list[TrialSpec] = []
-    for backbone_ref in suite.backbones:
-        backbone = resolve_backbone(backbone_ref)
-        for entry in suite.methods:
-            cls = resolve_method(entry.name, entry.plugin)
-            uses_data = getattr(cls, "uses_training_data", True)
-            for dataset in suite.datasets:
-                # A method that learns nothing from images runs once: shots 0, first seed.
-                grid = [(s, seed) for s in suite.shots for seed in suite.seeds] if uses_data else [(0, suite.seeds[0])]
-                for shots, seed in grid:
-                    specs.append(
-                        TrialSpec(
-                            method=entry.name,
-                            dataset=dataset,
-                            backbone=backbone,
-                            shots=shots,
-                            seed=seed,
-                            protocol=suite.protocol if uses_data else "zero_shot",
-                            method_config=resolve_method_config(cls, dataset, shots, entry.config),
-                            training=resolve_training(cls, dataset, shots, suite.training, entry.training),
-                            protocol_config=suite.protocol_config if uses_data else {},
-                            plugin=entry.plugin,
-                            suite=suite.name,
-                            data_root=suite.data_root,
-                        )
-                    )
+        specs = [replace(s, protocol_plugin=suite.protocol_plugin) if s.protocol == suite.protocol else s
+                 for s in specs]
     return _dedupe(specs)
 
 

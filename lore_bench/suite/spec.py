@@ -28,23 +28,30 @@ class TrialSpec:
     backbone: dict[str, Any]  # resolved backbone config, includes "name"
     shots: int  # samples per class (per stage for easy_to_hard); 0 = no training images
     seed: int
-    protocol: str = "few_shot"  # few_shot | easy_to_hard | zero_shot | frozen_features
+    protocol: str = "few_shot"  # a registered protocol: few_shot | easy_to_hard | zero_shot | frozen_features | ...
     task: str = "classification"
     method_config: dict[str, Any] = field(default_factory=dict)  # resolved, defaults included
     training: dict[str, Any] = field(default_factory=dict)  # resolved, defaults included
     protocol_config: dict[str, Any] = field(default_factory=dict)
     plugin: str | None = None  # "pkg.module:Class" for suite-declared plugins
     benchmark_version: str = BENCHMARK_VERSION
+    protocol_plugin: str | None = None  # "pkg.module:Class" for a suite-declared protocol
     # Not part of the id: where things are, and which suite asked for it.
     suite: str = ""
     data_root: str | None = None
 
     NON_RESULT_FIELDS = ("suite", "data_root")
+    #: Fields added after trial ids were first published: they enter the id only
+    #: when set, so every earlier trial keeps its id.
+    OPTIONAL_FIELDS = ("protocol_plugin",)
 
     def identity(self) -> dict[str, Any]:
         d = asdict(self)
         for key in self.NON_RESULT_FIELDS:
             d.pop(key)
+        for key in self.OPTIONAL_FIELDS:
+            if d[key] is None:
+                d.pop(key)
         return d
 
     @property

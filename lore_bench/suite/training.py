@@ -1,6 +1,6 @@
 """Training configuration shared by all methods (the engine's knobs).
 
-Defaults follow the baselines' common recipe (specs/baselines.md): SGD momentum
+Defaults follow the baselines' common recipe (docs/paper/baselines.md): SGD momentum
 0.9, weight decay 5e-4, cosine schedule with one warm-up epoch at a constant
 1e-5. Methods override the budget with their published values
 (``Method.default_training``); suites override both.

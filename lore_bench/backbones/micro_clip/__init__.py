@@ -40,7 +40,7 @@ def load_pretrained(model, tag: str) -> None:
     if not path.exists():
         raise FileNotFoundError(
             f"micro-clip weights '{path.name}' are not in {HERE}; pretrain them with "
-            "`python -m lore_bench.backbones.micro_clip.pretrain`"
+            "`python -m tools.micro_clip.pretrain`"
         )
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
     model.load_state_dict(expand_token_embedding(state, model.token_embedding.num_embeddings), strict=True)

@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 from ..base import DATASETS, ImageSplit
 from ..prepared import Index, PreparedDataset, clean_classname
-from ..splits import check_split_name, keyed_array_split
+from ..splits.hashed import check_split_name, keyed_array_split
 
 
 @lru_cache(maxsize=2)

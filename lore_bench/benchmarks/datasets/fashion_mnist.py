@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..base import DATASETS, Dataset, DatasetMissingError, ImageSplit
-from ..splits import check_split_name, keyed_array_split
+from ..splits.hashed import check_split_name, keyed_array_split
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 FILES = {

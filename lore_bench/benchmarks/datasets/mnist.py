@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..base import DATASETS, Dataset, ImageSplit
-from ..splits import hash_split_of_pool
+from ..splits.hashed import hash_split_of_pool
 from .sklearn_digits import DIGITS
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ..base import DATASETS, Dataset, ImageSplit
-from ..splits import hash_split_of_pool
+from ..splits.hashed import hash_split_of_pool
 
 DIGITS = [str(d) for d in range(10)]
 UPSAMPLED_SIZE = 32

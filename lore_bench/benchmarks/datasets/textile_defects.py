@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..base import DATASETS, Dataset, DatasetMissingError, ImageSplit
-from ..splits import check_split_name, file_split, stratified_hash_split
+from ..splits.hashed import check_split_name, file_split, stratified_hash_split
 
 #: class index -> folder name inside the package
 FOLDERS = ("nominal", "local", "global")

@@ -1,0 +1,136 @@
+"""Train one stage of a trial: prepare (closed-form fits), then the epoch loop.
+
+The engine owns the optimizer, schedule, precision, data order, checkpoints
+and timing; the method supplies only its trainable parameters and its loss.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ...methods.base import PrepareContext
+from ...results.schema import STATUS_DIVERGED
+from ..training import TrainingConfig
+from .context import TrialRun, seed_everything
+from .data import build_transform, feature_batches, labels_tensor, loader
+from .feature_cache import cached_features
+
+
+@dataclass
+class StageResult:
+    row: dict
+    epochs: list[dict]
+    diverged: bool = False
+
+
+def _prepare_context(run: TrialRun, train, stage: str) -> PrepareContext:
+    plain = build_transform(run.method.backbone.info, train_augment=False)
+    return PrepareContext(
+        device=run.device,
+        labels=labels_tensor(train),
+        stage=stage,
+        _batches=lambda: loader(train, plain, run.training.eval_batch_size, shuffle=False),
+        _features=lambda: image_features(run, train),
+    )
+
+
+def image_features(run: TrialRun, split) -> torch.Tensor:
+    return cached_features(run.method.backbone, run.spec.backbone, split, run.spec.dataset, run.device,
+                           run.training.eval_batch_size, run.autocast).to(run.device)
+
+
+def lr_at(epoch: int, cfg: TrainingConfig) -> float:
+    """Constant warm-up, then cosine from lr to min_lr. With a budget no longer
+    than the warm-up the warm-up is skipped (it would train nothing)."""
+    warmup = cfg.warmup_epochs if cfg.epochs > cfg.warmup_epochs else 0
+    if epoch < warmup:
+        return cfg.warmup_lr
+    span = max(1, cfg.epochs - warmup)
+    t = (epoch - warmup) / span
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def _optimizer(params, cfg: TrainingConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Callable[[], None] | None = None) -> StageResult:
+    method, spec = run.method, run.spec
+    t_prepare = time.perf_counter()
+    method.prepare(_prepare_context(run, train, stage))  # closed-form fits count as training time
+    if after_prepare:
+        after_prepare()
+    prepare_seconds = time.perf_counter() - t_prepare
+    params = list(method.trainable_parameters())
+    epochs: list[dict] = []
+    if cfg.epochs <= 0 or not params or len(train) == 0:
+        return StageResult({"stage": stage, "num_train": len(train), "train_seconds": prepare_seconds}, epochs)
+    optimizer = _optimizer(params, cfg)
+    # fp16 needs loss scaling; a manual-backward method (ProGrad) writes unscaled
+    # gradients itself, so the scaler would corrupt them.
+    scaler = (torch.amp.GradScaler("cuda") if run.device.type == "cuda" and cfg.precision == "fp16"
+              and not method.manual_backward else None)
+    start_epoch, train_seconds = 0, prepare_seconds
+    if run.checkpoint and (state := run.checkpoint.load(stage)):
+        method.load_trainable_state_dict(state["method"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, train_seconds, epochs = state["epoch"] + 1, state["train_seconds"], state["epochs"]
+    use_features = method.caches_image_features and not cfg.augment
+    features = image_features(run, train) if use_features else None
+    labels = labels_tensor(train)
+    transform = build_transform(method.backbone.info, train_augment=cfg.augment)
+    loss_value = epochs[-1]["train_loss"] if epochs else float("nan")
+    for epoch in range(start_epoch, cfg.epochs):
+        lr = lr_at(epoch, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        # Augmentation and dropout draw from the global stream: reseed it per epoch
+        # so a trial resumed from a checkpoint replays exactly what it missed.
+        seed_everything(spec.seed * 100_003 + epoch + (0 if stage == "main" else 50_000))
+        method.train()
+        t0 = time.perf_counter()
+        total, correct, seen = 0.0, 0, 0
+        batches = (feature_batches(features, labels, cfg.batch_size, True, spec.seed, epoch) if use_features
+                   else loader(train, transform, cfg.batch_size, True, spec.seed, epoch))
+        for batch in batches:
+            batch = {k: v.to(run.device, non_blocking=True) for k, v in batch.items()}
+            optimizer.zero_grad(set_to_none=True)
+            with run.autocast():
+                out = method.training_step(batch)
+            loss = out["loss"]
+            if not torch.isfinite(loss):
+                return StageResult({"stage": stage, "num_train": len(train), "train_seconds": train_seconds,
+                                    "status": STATUS_DIVERGED,
+                                    "error": f"non-finite loss at epoch {epoch + 1}"}, epochs, diverged=True)
+            if not method.manual_backward:
+                scaler.scale(loss).backward() if scaler else loss.backward()
+            scaler.step(optimizer) if scaler else optimizer.step()
+            if scaler:
+                scaler.update()
+            n = len(batch["labels"])
+            total += float(loss.detach()) * n
+            seen += n
+            if "logits" in out:
+                correct += int((out["logits"].argmax(-1) == batch["labels"]).sum())
+        seconds = time.perf_counter() - t0
+        train_seconds += seconds
+        loss_value = total / max(1, seen)
+        record = {"trial_id": spec.trial_id, "stage": stage, "epoch": epoch + 1, "train_loss": loss_value,
+                  "train_acc": 100.0 * correct / max(1, seen), "lr": lr, "seconds": seconds}
+        epochs.append(record)
+        if run.checkpoint:
+            run.checkpoint.save(stage, {"epoch": epoch, "method": method.trainable_state_dict(),
+                                        "optimizer": optimizer.state_dict(), "train_seconds": train_seconds,
+                                        "epochs": epochs})
+        if run.on_epoch:
+            run.on_epoch({**record, "epochs_total": cfg.epochs})
+    images = len(train) * cfg.epochs
+    return StageResult({"stage": stage, "num_train": len(train), "train_seconds": train_seconds,
+                        "final_train_loss": loss_value,
+                        "train_images_per_s": images / train_seconds if train_seconds > 0 else None}, epochs)

@@ -1,0 +1,32 @@
+"""A stage's stored row: the spec's columns, provenance, the method's cost, the metrics."""
+from __future__ import annotations
+
+import torch
+
+from ...benchmarks.sampling.few_shot import shots_hash
+from ...methods.base import Method
+from ...results.rows import provenance_columns, spec_columns
+from ..spec import TrialSpec
+from .context import TrialRun
+from .evaluate import evaluate
+
+
+def result_row(run: TrialRun, stage, test, train_full, indices) -> dict:
+    """A stage's row: what was trained on and (unless it diverged) the
+    evaluation of its last epoch."""
+    row = stage.row if stage.diverged else {**stage.row, **evaluate(run, test)}
+    return {**base_row(run.spec, run.method, shots_hash(train_full, indices)), **row}
+
+
+def base_row(spec: TrialSpec, method: Method | None, sampled_hash: str | None) -> dict:
+    total = sum(p.numel() for p in method.backbone.parameters()) if method is not None else None
+    trainable = method.num_trainable() if method is not None else 0
+    return {**spec_columns(spec), **provenance_columns(), "trainable_params": trainable,
+            "total_params": (total or 0) + trainable if total is not None else None,
+            "shots_hash": sampled_hash, "device": device_name()}
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu x{torch.get_num_threads()} threads"

@@ -1,0 +1,31 @@
+"""The Ray Tune trainable: one TrialSpec in, metrics out through ``tune.report``.
+
+It runs the plain engine; rows travel back to the driver inside the last
+report, so workers never write the results store (no shared filesystem
+needed for results).
+"""
+from __future__ import annotations
+
+import json
+
+from ray import tune
+
+from ..run import run_trial
+from ..spec import TrialSpec
+
+ROWS_KEY = "lore_rows"
+EPOCHS_KEY = "lore_epochs"
+
+
+def lore_trainable(config: dict) -> None:
+    spec = TrialSpec.from_json(config["spec"])
+
+    def on_epoch(record: dict) -> None:
+        # Progress for the dashboard and the driver's ETA; not the stored result.
+        tune.report({"epoch": record["epoch"], "epochs_total": record["epochs_total"],
+                     "train_loss": record["train_loss"], "train_acc": record["train_acc"]})
+
+    out = run_trial(spec, on_epoch=on_epoch, checkpoint_dir=config.get("checkpoint_dir"))
+    final = out.rows[-1]
+    tune.report({"top1": final.get("top1") if final.get("top1") is not None else -1.0,
+                 ROWS_KEY: json.dumps(out.rows, default=str), EPOCHS_KEY: json.dumps(out.epochs)})
