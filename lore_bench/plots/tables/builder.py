@@ -23,7 +23,9 @@ class ReportTable:
     returns zero or more tables; an empty store must give an empty list, not an
     error. ``kind`` is the styling role (see ``cells.KINDS``); ``headline``: the
     winner of each table's Average column is named in the report header and the
-    table is printed by ``markdown_summary`` (the terminal view after a run).
+    table is printed by ``markdown_summary`` (the terminal view after a run);
+    such a table's ``data`` has ``row``, ``dataset`` and ``mean`` columns, the
+    Average in the rows whose dataset is ``aggregate.AVERAGE``.
     """
 
     name: ClassVar[str] = ""  # the registry name
