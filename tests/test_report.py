@@ -20,7 +20,7 @@ import pytest
 from lore_bench.plots.aggregate import ReportError
 from lore_bench.plots.figures import PLOTS
 from lore_bench.plots.published import load_published
-from lore_bench.plots.render import tex_escape
+from lore_bench.plots.render.latex import tex_escape
 from lore_bench.plots.report import build_report, markdown_summary
 from lore_bench.results import ResultsStore
 
@@ -320,7 +320,7 @@ def test_table4_shows_the_paper_rows_for_a_published_backbone():
 
     import pandas as pd
 
-    from lore_bench.plots.frozen import frozen_tables
+    from lore_bench.plots.tables.frozen import frozen_tables
 
     rows = pd.DataFrame([
         {"backbone": "clip_vit_b16_openai", "method": m, "task": "retrieval", "status": "ok", "seed": 0,

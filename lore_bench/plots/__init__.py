@@ -1,6 +1,11 @@
-"""Reporting: paper-style tables and plots from the results store.
+"""Reporting: the results store -> report tables, figures and the published figures to compare with.
 
-Entry points live in :mod:`lore_bench.plots.report` (``build_report``,
-``markdown_summary``); nothing is imported here so that importing the package
-does not pull in matplotlib.
+    aggregate.py   store rows -> the normalised frame and the shared statistics (mean ± std, Average)
+    tables/        report tables, one module per family, found through the REPORT_TABLES registry
+    figures.py     the plots (matplotlib, PNG + PDF)
+    render/        tables -> Markdown, LaTeX, CSV, self-contained HTML
+    published/     the LORE paper's figures as CSV data, and their loaders
+    report.py      build_report / markdown_summary: the entry points
+
+Nothing is imported here, so importing the package does not pull in matplotlib.
 """

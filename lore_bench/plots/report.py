@@ -1,4 +1,4 @@
-"""`lore-bench report`: the store's Parquet rows -> tables (md/tex/csv/html) and plots.
+"""`lore-bench report`: the store's rows -> every registered report table (md/tex/csv/html) and the plots.
 
 Layout written under ``out_dir``::
 
@@ -15,11 +15,11 @@ import pandas as pd
 
 from .aggregate import AVERAGE, ReportError, load_trials, normalise, ok_rows, problem_rows, trial_status_counts
 from .figures import PLOTS, method_colors
-from .frozen import frozen_tables
-from .html import html_document
-from .published import comparison_table
-from .render import latex_document, table_csv, table_latex, table_markdown
-from .tables import Table, slug, all_tables, problems_table
+from .render.csv import table_csv
+from .render.html import html_document
+from .render.latex import latex_document, table_latex
+from .render.markdown import markdown_document, table_markdown
+from .tables import Table, build_tables, slug
 
 FORMATS = ("md", "tex", "csv", "html")
 TITLE = "lore-bench report"
@@ -59,10 +59,10 @@ def report_notes(rows: pd.DataFrame, ok: pd.DataFrame, source: str) -> list[str]
 
 
 def headline(tables: list[Table]) -> list[str]:
-    """Who wins the Average column of each Table 1, and by how much."""
+    """Who wins the Average column of each headline table (Table 1), and by how much."""
     lines = []
     for t in tables:
-        if not t.name.startswith("table1_") or t.data.empty:
+        if not t.headline or t.data.empty:
             continue
         avg = t.data[(t.data["dataset"] == AVERAGE) & t.data["mean"].notna()].sort_values("mean", ascending=False)
         if avg.empty:
@@ -91,8 +91,7 @@ def build_report(results_dir, out_dir, formats=FORMATS, suite: str | None = None
     out = Path(out_dir).expanduser()
     rows = load_trials(results_dir, suite)
     ok = ok_rows(rows)
-    tables = all_tables(ok, rows) + frozen_tables(rows)
-    tables += [comparison_table(ok, rows), problems_table(problem_rows(rows))]
+    tables = build_tables(rows, ok)
     notes = report_notes(rows, ok, str(Path(results_dir)))
     summary = ReportSummary(out)
 
@@ -114,10 +113,8 @@ def build_report(results_dir, out_dir, formats=FORMATS, suite: str | None = None
 
     top = headline(tables)
     if "md" in formats:
-        figs_md = [f"![{cap}]({png.relative_to(out).as_posix()})" for png, cap in figures]
-        doc = [f"# {TITLE}", "", *[f"- {n}" for n in notes + top], "",
-               *[table_markdown(t, "##") for t in tables], "## Figures", "", *figs_md, ""]
-        write(out / "report.md", "\n".join(doc))
+        figs_md = [(png.relative_to(out).as_posix(), cap) for png, cap in figures]
+        write(out / "report.md", markdown_document(TITLE, notes + top, tables, figs_md))
     for t in tables:
         if "md" in formats:
             write(out / "tables" / f"{t.name}.md", table_markdown(t, "#") + "\n")
@@ -149,13 +146,8 @@ def markdown_summary(df: pd.DataFrame) -> str:
         return "No results in the store yet."
     rows = df if "zero_shot" in df.columns else normalise(df)
     ok = ok_rows(rows)
-    parts = []
-    for t in all_tables(ok, rows):
-        if t.name.startswith("table1_"):
-            for row in t.rows:  # plain text for a terminal: no bold / underline markup
-                for cell in row:
-                    cell.emph = ""
-            parts.append(table_markdown(t, "###"))
+    parts = [table_markdown(t, "###", marks=False)  # plain text for a terminal
+             for t in build_tables(rows, ok, headline_only=True)]
     problems = problem_rows(rows)
     if len(problems):
         parts.append(f"{len(problems)} trial(s) failed or diverged; `lore-bench report` lists them with their errors.")

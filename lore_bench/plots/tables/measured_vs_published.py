@@ -1,29 +1,20 @@
-"""Measured vs published: every measured number next to the LORE paper's.
+"""Measured vs published: every measured top-1 next to the LORE paper's figure for it.
 
-The reference figures ship with the package (``published_results.csv``, from
+The reference figures ship with the package (``plots/published/top1.csv``, from
 the LORE paper, ACM MM 2024); a row matches on backbone name, method, dataset,
 shots and protocol/stage. The paper's "average_N" columns are matched by the
 measured average over the same N datasets, and only when all N were measured.
 """
 from __future__ import annotations
 
-import io
 import re
-from importlib import resources
 
 import pandas as pd
 
-from .aggregate import MISSING, PAPER_DATASETS, PAPER_METHODS, fmt_mean_std, ordered, overall_average, seed_stats
-from .tables import Cell, Table
-
-SOURCE = "LORE (ACM MM 2024, doi:10.1145/3664647.3680983)"
-
-
-def load_published() -> pd.DataFrame:
-    text = resources.files("lore_bench.plots").joinpath("published_results.csv").read_text(encoding="utf-8")
-    df = pd.read_csv(io.StringIO(text), dtype={"stage": "object"})
-    df["stage"] = df["stage"].fillna("main")  # few-shot rows have no stage in the paper
-    return df[df["metric"] == "top1"].reset_index(drop=True)
+from ..aggregate import MISSING, PAPER_DATASETS, PAPER_METHODS, fmt_mean_std, ordered, overall_average, seed_stats
+from ..published import SOURCE, load_published
+from .builder import REPORT_TABLES, ReportTable
+from .cells import Cell, Table
 
 
 def _protocol_key(rows: pd.DataFrame) -> pd.Series:
@@ -97,3 +88,13 @@ def comparison_table(ok: pd.DataFrame, rows: pd.DataFrame) -> Table:
         header=["Paper", "Backbone", "Protocol", "Shots", "Method", "Dataset", "Published", "Measured", "Δ"],
         rows=cells, data=pd.DataFrame(records), notes=notes,
     )
+
+
+@REPORT_TABLES.register()
+class MeasuredVsPublished(ReportTable):
+    name = "measured_vs_published"
+    title = "Every published LORE figure for a backbone and method the store ran, next to the measurement"
+    order = 80
+
+    def build(self, rows: pd.DataFrame, ok: pd.DataFrame) -> list[Table]:
+        return [comparison_table(ok, rows)]

@@ -1,6 +1,7 @@
-"""LORE Table 4: frozen-feature tasks (retrieval, correspondence, video
-segmentation). These rows carry no top-1; their numbers live in metrics_json,
-under "table4" the metrics the paper reports."""
+"""LORE Table 4: frozen-feature tasks (retrieval, correspondence, video segmentation), measured next to the paper's.
+
+These rows carry no top-1; their numbers live in metrics_json, under "table4"
+the metrics the paper reports."""
 from __future__ import annotations
 
 import json
@@ -9,9 +10,10 @@ import pandas as pd
 
 from lore_bench.results.schema import STATUS_OK
 
-from .published_table4 import published_value
-from .aggregate import MISSING, PAPER_METHODS, fmt_mean_std, ordered
-from .tables import Cell, Table, mark_best, slug
+from ..aggregate import MISSING, PAPER_METHODS, fmt_mean_std, ordered
+from ..published import published_value
+from .builder import REPORT_TABLES, ReportTable
+from .cells import Cell, Table, mark_best, slug
 
 
 def _table4_metrics(text) -> dict:
@@ -66,3 +68,13 @@ def frozen_tables(rows: pd.DataFrame) -> list[Table]:
                    "Table 4 for this backbone (baseline -> with White Box), where it reports one."],
         ))
     return tables
+
+
+@REPORT_TABLES.register()
+class FrozenFeatureTables(ReportTable):
+    name = "frozen_features"
+    title = "Table 4: frozen-feature metrics (mAP, PCK, J&F) per method, the paper's figures below"
+    order, kind = 40, "paper"
+
+    def build(self, rows: pd.DataFrame, ok: pd.DataFrame) -> list[Table]:
+        return frozen_tables(rows)

@@ -1,35 +1,10 @@
-"""Tables to Markdown, LaTeX (booktabs) and CSV text."""
+"""Tables as LaTeX (booktabs) floats and the whole report as a compilable LaTeX document."""
 from __future__ import annotations
 
 import re
 
-from .tables import Table, numeric_column
+from ..tables.cells import Table, numeric_column
 
-# --- Markdown -------------------------------------------------------------------
-
-
-def _md_cell(cell) -> str:
-    text = cell.text.replace("|", "\\|").replace("\n", " ")
-    if cell.emph == "best":
-        return f"**{text}**"
-    if cell.emph == "second":
-        return f"<u>{text}</u>"  # Markdown has no underline; GitHub and most viewers render <u>
-    return text
-
-
-def table_markdown(table: Table, heading: str = "###") -> str:
-    out = [f"{heading} {table.title}", ""]
-    if table.rows:
-        out.append("| " + " | ".join(h.replace("|", "\\|") for h in table.header) + " |")
-        out.append("|" + "|".join("---:" if numeric_column(table, j) else "---" for j in range(len(table.header))) + "|")
-        out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
-    else:
-        out.append("_No rows._")
-    out += [""] + [f"_{n}_" for n in table.notes] + ([""] if table.notes else [])
-    return "\n".join(out)
-
-
-# --- LaTeX ----------------------------------------------------------------------
 
 _TEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -46,11 +21,11 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX.get(ch, ch if ord(ch) < 128 else "?") for ch in str(text))
 
 
-def _tex_cell(cell) -> str:
-    text = tex_escape(cell.text)
-    if cell.emph == "best":
+def _tex_cell(text: str, emph: str) -> str:
+    text = tex_escape(text)
+    if emph == "best":
         return rf"\textbf{{{text}}}"
-    if cell.emph == "second":
+    if emph == "second":
         return rf"\underline{{{text}}}"
     return text
 
@@ -62,7 +37,7 @@ def table_latex(table: Table) -> str:
     """A booktabs table; needs \\usepackage{booktabs,graphicx,longtable}."""
     cols = "".join("r" if numeric_column(table, j) else "l" for j in range(len(table.header)))
     head = " & ".join(tex_escape(h) for h in table.header) + r" \\"
-    body = [" & ".join(_tex_cell(c) for c in row) + r" \\" for row in table.rows]
+    body = [" & ".join(_tex_cell(c.text, table.emph(c)) for c in row) + r" \\" for row in table.rows]
     if not body:
         body = [rf"\multicolumn{{{len(table.header)}}}{{c}}{{no rows}} \\"]
     notes = [tex_escape(n) for n in table.notes]
@@ -106,6 +81,3 @@ def latex_document(title: str, notes: list[str], tables: list[Table], figures: l
     parts.append(r"\end{document}")
     return "\n".join(parts) + "\n"
 
-
-def table_csv(table: Table) -> str:
-    return table.data.to_csv(index=False)

@@ -1,12 +1,13 @@
-"""One self-contained HTML file: inline CSS, plots as base64 PNG, no script,
-no external font, stylesheet or image, so it opens offline and can be mailed."""
+"""The report as one self-contained HTML file: inline CSS, plots as base64 PNG, no script.
+
+No external font, stylesheet or image, so it opens offline and can be mailed."""
 from __future__ import annotations
 
 import base64
 from html import escape
 from pathlib import Path
 
-from .tables import Table, numeric_column
+from ..tables.cells import Table, numeric_column
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1400px;
@@ -44,14 +45,14 @@ def table_html(table: Table) -> str:
         for row in table.rows:
             tds = []
             for i, cell in enumerate(row):
-                classes = [cell.emph] if cell.emph else []
+                classes = [table.emph(cell)] if table.emph(cell) else []
                 if not numeric[i]:
                     classes.append("text")
                 if cell.text == "–":
                     classes.append("missing")
-                if table.name == "failed_trials" and i == 0:
+                if table.kind == "problems" and i == 0:  # a status, coloured
                     classes.append(f"status-{cell.text}")
-                if table.name == "failed_trials" and i == len(row) - 1:
+                if table.kind == "problems" and i == len(row) - 1:  # an error message, wrapped
                     classes.append("error")
                 cls = f' class="{" ".join(classes)}"' if classes else ""
                 tds.append(f"<td{cls}>{escape(cell.text)}</td>")

@@ -1,0 +1,1 @@
+"""Renderers: a report's tables as Markdown, LaTeX (booktabs), CSV and one self-contained HTML page."""
