@@ -2,7 +2,9 @@
 
 A backbone config is a dict ``{type: open_clip|timm, arch, pretrained, text_tower}``;
 the names below are shorthands a suite can use. Built backbones are cached per
-process, so trials that reuse a Ray worker do not rebuild them.
+process, so trials that reuse a Ray worker do not rebuild them. The MLP activation
+of an open_clip model follows its pretrained tag (QuickGELU for OpenAI's weights,
+``activation.py``); ``weights=False`` builds the same model with random weights.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
+from .activation import BackboneActivationError, check_activation, needs_quick_gelu
 from .base import Backbone, ImageTowerInfo, TextTower  # noqa: F401
 
 NAMED_BACKBONES: dict[str, dict[str, Any]] = {
@@ -51,28 +54,30 @@ def resolve_backbone(ref: str | dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def build_backbone(ref: str | dict[str, Any]) -> Backbone:
+def build_backbone(ref: str | dict[str, Any], weights: bool = True) -> Backbone:
+    """The frozen backbone ``ref`` names. ``weights=False``: the same architecture
+    and activation with random weights (nothing is downloaded; tests)."""
     cfg = resolve_backbone(ref)
-    return _build_cached(json.dumps(cfg, sort_keys=True))
+    return _build_cached(json.dumps(cfg, sort_keys=True), weights)
 
 
 @lru_cache(maxsize=2)
-def _build_cached(cfg_json: str) -> Backbone:
+def _build_cached(cfg_json: str, weights: bool = True) -> Backbone:
     import torch
 
     # Randomly initialised towers (pretrained: null, tests) are the same in
     # every process; the caller's random stream is left untouched.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        return _build(json.loads(cfg_json))
+        return _build(json.loads(cfg_json), weights)
 
 
-def _build(cfg: dict) -> Backbone:
+def _build(cfg: dict, weights: bool = True) -> Backbone:
     kind = cfg.get("type", "open_clip")
     if kind == "open_clip":
         from .open_clip_backbone import OpenClipBackbone
 
-        model, tokenizer = _open_clip_model(cfg["arch"], cfg.get("pretrained"))
+        model, tokenizer = _open_clip_model(cfg["arch"], cfg.get("pretrained"), weights)
         return OpenClipBackbone(cfg["name"], model, tokenizer).freeze()
     if kind == "timm":
         from .timm_backbone import TimmVitBackbone
@@ -80,9 +85,10 @@ def _build(cfg: dict) -> Backbone:
         text = None
         if cfg.get("text_tower"):
             tt = cfg["text_tower"]
-            model, tokenizer = _open_clip_model(tt["arch"], tt.get("pretrained"))
+            model, tokenizer = _open_clip_model(tt["arch"], tt.get("pretrained"), weights)
             text = TextTower(model, tokenizer)
-        return TimmVitBackbone(cfg["name"], _timm_model(cfg["arch"], cfg.get("pretrained", True)), text).freeze()
+        vit = _timm_model(cfg["arch"], cfg.get("pretrained", True) and weights)
+        return TimmVitBackbone(cfg["name"], vit, text).freeze()
     raise ValueError(f"backbone type '{kind}' is not one of: open_clip, timm")
 
 
@@ -90,7 +96,9 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
 
 
-def _open_clip_model(arch: str, pretrained: str | None):
+def _open_clip_model(arch: str, pretrained: str | None, weights: bool = True):
+    """(model, tokenizer). The activation comes from the pretrained tag, whether or
+    not its weights are loaded, and a model that contradicts it is refused."""
     import open_clip
 
     from . import micro_clip
@@ -99,8 +107,14 @@ def _open_clip_model(arch: str, pretrained: str | None):
     tokenizer = open_clip.get_tokenizer(arch)
     if arch == micro_clip.ARCH:
         model = open_clip.create_model(arch, pretrained=None)
-        if pretrained:
+        if pretrained and weights:
             micro_clip.load_pretrained(model, pretrained)
+        return model.eval(), tokenizer
+    quick_gelu = needs_quick_gelu(arch, pretrained)
+    what = f"{arch} / {pretrained}"
+    if not weights:
+        model = open_clip.create_model(arch, pretrained=None, force_quick_gelu=quick_gelu)
+        check_activation(model, quick_gelu, what)
         return model.eval(), tokenizer
     if pretrained and _offline() and not _open_clip_cached(arch, pretrained):
         raise BackboneUnavailableError(
@@ -110,9 +124,10 @@ def _open_clip_model(arch: str, pretrained: str | None):
             "and copy ~/.cache/huggingface, or use the embedded 'micro_clip' backbone."
         )
     try:
-        model = open_clip.create_model(arch, pretrained=pretrained)
+        model = open_clip.create_model(arch, pretrained=pretrained, force_quick_gelu=quick_gelu)
     except Exception as err:  # network errors come in many types; keep the cause
         raise BackboneUnavailableError(f"cannot load open_clip '{arch}' / '{pretrained}': {err}") from err
+    check_activation(model, quick_gelu, what)
     return model.eval(), tokenizer
 
 
