@@ -8,7 +8,6 @@ a notebook can call ``lore_bench.run_trial(spec)`` directly.
 from __future__ import annotations
 
 import json
-import math
 import random
 import resource
 import time
@@ -29,7 +28,7 @@ from ..benchmarks.image_cache import cached_split
 from ..methods.base import Method, PrepareContext, TaskInfo, build_config
 from ..methods.registry import resolve_method
 from ..results.schema import STATUS_DIVERGED, STATUS_OK
-from . import provenance
+from . import provenance, schedules
 from .checkpoint import StageCheckpoint
 from .data import build_transform, feature_batches, labels_tensor, loader
 from .feature_cache import cached_features
@@ -172,14 +171,8 @@ def image_features(run: TrialRun, split) -> torch.Tensor:
 
 
 def lr_at(epoch: int, cfg: TrainingConfig) -> float:
-    """Constant warm-up, then cosine from lr to min_lr. With a budget no longer
-    than the warm-up the warm-up is skipped (it would train nothing)."""
-    warmup = cfg.warmup_epochs if cfg.epochs > cfg.warmup_epochs else 0
-    if epoch < warmup:
-        return cfg.warmup_lr
-    span = max(1, cfg.epochs - warmup)
-    t = (epoch - warmup) / span
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+    """The learning rate of ``epoch`` under ``cfg.schedule`` (suite/schedules.py)."""
+    return schedules.lr_at(epoch, cfg)
 
 
 def _optimizer(params, cfg: TrainingConfig) -> torch.optim.Optimizer:
