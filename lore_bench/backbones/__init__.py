@@ -23,7 +23,7 @@ NAMED_BACKBONES: dict[str, dict[str, Any]] = {
     "micro_clip_random": {"type": "open_clip", "arch": "micro-clip", "pretrained": None},
     "clip_vit_b16_openai": {"type": "open_clip", "arch": "ViT-B-16", "pretrained": "openai"},
     "clip_vit_b32_openai": {"type": "open_clip", "arch": "ViT-B-32", "pretrained": "openai"},
-    # LORE on a supervised ViT takes its class-name knowledge from CLIP's text tower (specs/lore.md).
+    # LORE on a supervised ViT takes its class-name knowledge from CLIP's text tower (docs/lore.md).
     "vit_b16_in21k": {
         "type": "timm",
         "arch": "vit_base_patch16_224.augreg_in21k",

@@ -1,5 +1,5 @@
 """LORE's Locality Interaction Network (LIN): one Vision-GNN block over patch
-embeddings (specs/lore.md, "LIN").
+embeddings (docs/lore.md, "What runs").
 
 Layout is channels-first ``[B, C, N]`` with 1x1 ``Conv1d`` layers: a 1x1 conv
 on a ``[B, C, N]`` tensor is the authors' 1x1 ``Conv2d`` on ``[B, C, H, W]``

@@ -1,4 +1,4 @@
-"""The Method plugin interface (DESIGN.md). A method holds only what is specific
+"""The Method plugin interface (docs/contracts.md). A method holds only what is specific
 to it; the engine owns optimisation, precision, data, evaluation, checkpoints.
 
 A third-party method subclasses :class:`Method`, sets ``name`` and ``Config``

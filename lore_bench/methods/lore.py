@@ -1,5 +1,5 @@
 """LORE (ACM MM 2024): locality-aware prompt learning for a frozen ViT
-(specs/lore.md; user notes in docs/lore.md).
+(docs/lore.md).
 
 A trainable White Box (LIN -> PG, plus KLA in training) generates prompts per
 image; with shared deep prompts they enter the frozen tower at every layer as
@@ -151,7 +151,7 @@ class Lore(Method):
         feats = self.backbone.forward_prompted(images, self.layer_prompts(generated))
         if self.backbone.family == "clip":
             feats = self.backbone.logit_scale * F.normalize(feats, dim=-1)
-        # A vanilla ViT: the pre-logits CLS feature as it is (specs/lore.md, "Head").
+        # A vanilla ViT: the pre-logits CLS feature as it is (docs/lore.md, "What runs").
         return self.head(feats.to(self.head.weight.dtype))
 
     def prompts_for(self, images: Tensor) -> list[Tensor]:
