@@ -82,7 +82,7 @@ class ProGrad(CoOp):
 
     @classmethod
     def default_config(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
-        # Prompt-align ProGrad.public: N_CTX 16 (scripts/prograd.sh), LOSS.T 1.0 (configs/trainers/ProGrad),
+        # Prompt-align ProGrad.public: N_CTX 16 (train.py, README commands), LOSS.T 1.0 (configs/trainers/ProGrad),
         # lambda per README, CTX_INIT True = the dataset's CUSTOM_TEMPLATES entry.
         check_recipe(recipe)
         return {"n_ctx": 16, "lam": prograd_lambda(dataset, shots), "temperature": 1.0,
