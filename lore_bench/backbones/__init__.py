@@ -2,7 +2,9 @@
 
 A backbone config is a dict ``{type: open_clip|timm, arch, pretrained, text_tower}``;
 the names below are shorthands a suite can use. Built backbones are cached per
-process, so trials that reuse a Ray worker do not rebuild them.
+process, so trials that reuse a Ray worker do not rebuild them. The MLP activation
+of an open_clip model follows its pretrained tag (QuickGELU for OpenAI's weights,
+``activation.py``); ``weights=False`` builds the same model with random weights.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..plugins import Registry, UnknownNameError, load_object
+from .activation import BackboneActivationError, check_activation, needs_quick_gelu
 from .base import Backbone, ImageTowerInfo, TextTower  # noqa: F401
 
 NAMED_BACKBONES: dict[str, dict[str, Any]] = {
@@ -50,52 +53,58 @@ def resolve_backbone(ref: str | dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def build_backbone(ref: str | dict[str, Any]) -> Backbone:
+def build_backbone(ref: str | dict[str, Any], weights: bool = True) -> Backbone:
+    """The frozen backbone ``ref`` names. ``weights=False``: the same architecture
+    and activation with random weights (nothing is downloaded; tests)."""
     cfg = resolve_backbone(ref)
-    return _build_cached(json.dumps(cfg, sort_keys=True))
+    return _build_cached(json.dumps(cfg, sort_keys=True), weights)
 
 
 @lru_cache(maxsize=2)
-def _build_cached(cfg_json: str) -> Backbone:
+def _build_cached(cfg_json: str, weights: bool = True) -> Backbone:
     import torch
 
     # Randomly initialised towers (pretrained: null, tests) are the same in
     # every process; the caller's random stream is left untouched.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        return _build(json.loads(cfg_json))
+        return _build(json.loads(cfg_json), weights)
 
 
-def _build(cfg: dict) -> Backbone:
-    builder = load_object(cfg["plugin"]) if cfg.get("plugin") else BACKBONE_TYPES.get(cfg.get("type", "open_clip"))
-    backbone = builder(cfg)
+def _build(cfg: dict, weights: bool = True) -> Backbone:
+    if cfg.get("plugin"):
+        backbone = load_object(cfg["plugin"])(cfg)
+    else:
+        backbone = BACKBONE_TYPES.get(cfg.get("type", "open_clip"))(cfg, weights)
     if not isinstance(backbone, Backbone):
         raise TypeError(f"backbone builder for '{cfg['name']}' returned {type(backbone).__name__}, "
                         "not a lore_bench.backbones.Backbone")
     return backbone.freeze()
 
 
-def _build_open_clip(cfg: dict) -> Backbone:
+def _build_open_clip(cfg: dict, weights: bool = True) -> Backbone:
     from .open_clip_backbone import OpenClipBackbone
 
-    model, tokenizer = _open_clip_model(cfg["arch"], cfg.get("pretrained"))
+    model, tokenizer = _open_clip_model(cfg["arch"], cfg.get("pretrained"), weights)
     return OpenClipBackbone(cfg["name"], model, tokenizer)
 
 
-def _build_timm(cfg: dict) -> Backbone:
+def _build_timm(cfg: dict, weights: bool = True) -> Backbone:
     from .timm_backbone import TimmVitBackbone
 
     text = None
     if cfg.get("text_tower"):
         tt = cfg["text_tower"]
-        model, tokenizer = _open_clip_model(tt["arch"], tt.get("pretrained"))
+        model, tokenizer = _open_clip_model(tt["arch"], tt.get("pretrained"), weights)
         text = TextTower(model, tokenizer)
-    return TimmVitBackbone(cfg["name"], _timm_model(cfg["arch"], cfg.get("pretrained", True)), text)
+    vit = _timm_model(cfg["arch"], cfg.get("pretrained", True) and weights)
+    return TimmVitBackbone(cfg["name"], vit, text)
 
 
-#: Backbone families: ``type`` of a backbone config -> builder ``(cfg) -> Backbone``.
-#: Third parties add one through the entry-point group ``lore_bench.backbones``,
-#: or name a builder directly with ``plugin: "pkg.module:build"`` in the suite.
+#: Backbone families: ``type`` of a backbone config -> builder ``(cfg, weights) -> Backbone``
+#: (``weights=False``: the same architecture with random weights). Third parties add a
+#: family through the entry-point group ``lore_bench.backbones``, or name a builder
+#: ``(cfg) -> Backbone`` directly with ``plugin: "pkg.module:build"`` in the suite.
 BACKBONE_TYPES: Registry = Registry("backbone type", None, "lore_bench.backbones")
 BACKBONE_TYPES.add("open_clip", _build_open_clip)
 BACKBONE_TYPES.add("timm", _build_timm)
@@ -105,7 +114,9 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
 
 
-def _open_clip_model(arch: str, pretrained: str | None):
+def _open_clip_model(arch: str, pretrained: str | None, weights: bool = True):
+    """(model, tokenizer). The activation comes from the pretrained tag, whether or
+    not its weights are loaded, and a model that contradicts it is refused."""
     import open_clip
 
     from . import micro_clip
@@ -114,8 +125,14 @@ def _open_clip_model(arch: str, pretrained: str | None):
     tokenizer = open_clip.get_tokenizer(arch)
     if arch == micro_clip.ARCH:
         model = open_clip.create_model(arch, pretrained=None)
-        if pretrained:
+        if pretrained and weights:
             micro_clip.load_pretrained(model, pretrained)
+        return model.eval(), tokenizer
+    quick_gelu = needs_quick_gelu(arch, pretrained)
+    what = f"{arch} / {pretrained}"
+    if not weights:
+        model = open_clip.create_model(arch, pretrained=None, force_quick_gelu=quick_gelu)
+        check_activation(model, quick_gelu, what)
         return model.eval(), tokenizer
     if pretrained and _offline() and not _open_clip_cached(arch, pretrained):
         raise BackboneUnavailableError(
@@ -125,9 +142,10 @@ def _open_clip_model(arch: str, pretrained: str | None):
             "and copy ~/.cache/huggingface, or use the embedded 'micro_clip' backbone."
         )
     try:
-        model = open_clip.create_model(arch, pretrained=pretrained)
+        model = open_clip.create_model(arch, pretrained=pretrained, force_quick_gelu=quick_gelu)
     except Exception as err:  # network errors come in many types; keep the cause
         raise BackboneUnavailableError(f"cannot load open_clip '{arch}' / '{pretrained}': {err}") from err
+    check_activation(model, quick_gelu, what)
     return model.eval(), tokenizer
 
 

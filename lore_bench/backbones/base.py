@@ -3,7 +3,7 @@
 Two families sit behind one interface:
 - CLIP (open_clip): image tower + text tower, classifier from text embeddings;
 - vanilla ViT (timm): image tower only; a CLIP text tower can be attached for
-  methods that need class-name knowledge (LORE's KLA, docs/paper/lore.md).
+  methods that need class-name knowledge (LORE's KLA, docs/lore.md).
 
 The image tower is exposed token-wise so prompt methods (VPT, MaPLe, LORE) can
 insert tokens after CLS at every layer without patching the backbone module:

@@ -1,4 +1,4 @@
-"""LORE's Prompt Generator (PG) (docs/paper/lore.md, "PG").
+"""LORE's Prompt Generator (PG) (docs/lore.md, "What runs").
 
 ``Y = Psi1(avgpool(E))`` is the per-image locality feature the KLA loss pulls
 towards the true class's prototype; ``U = Psi2(Y)`` becomes ``n_generated``

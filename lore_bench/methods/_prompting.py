@@ -1,7 +1,7 @@
 """Shared pieces of the CLIP prompt/adapter baselines (not a method: the leading
 underscore keeps the registry from importing it as one).
 
-- published training budgets (CoOp's Dassl recipe that the baselines share);
+- the released training budgets (recipes/dassl.py, re-exported);
 - the hand-crafted-template classifier and CLIP's cosine logits;
 - :class:`ClassPrompts`: per-class token embeddings of "<context> <classname>."
   with ``n_ctx`` slots after [SOS] that learned context vectors fill in.
@@ -15,55 +15,22 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..backbones.base import TextTower
-
-# -- published budgets -------------------------------------------------------
-
-
-def dataset_key(dataset: str) -> str:
-    return dataset.lower().replace("-", "_").replace(" ", "_")
-
-
-def is_imagenet(dataset: str) -> bool:
-    return dataset_key(dataset) in {"imagenet", "imagenet1k", "imagenet_1k", "ilsvrc2012"}
-
-
-def coop_epochs(dataset: str, shots: int) -> int:
-    """CoOp's released schedule: 50 epochs at 1 shot, 100 at 2/4, 200 at 8/16; ImageNet 50."""
-    if is_imagenet(dataset) or shots <= 1:
-        return 50
-    return 100 if shots <= 4 else 200
-
-
-def published_budget(epochs: int, lr: float, batch_size: int) -> dict[str, Any]:
-    """The Dassl recipe all these baselines were published with (docs/paper/baselines.md):
-    SGD momentum 0.9, wd 5e-4, cosine to 0, one warm-up epoch at constant 1e-5,
-    random-resized-crop + flip augmentation."""
-    return {
-        "epochs": epochs,
-        "lr": lr,
-        "batch_size": batch_size,
-        "optimizer": "sgd",
-        "momentum": 0.9,
-        "weight_decay": 5e-4,
-        "warmup_epochs": 1,
-        "warmup_lr": 1e-5,
-        "min_lr": 0.0,
-        "augment": True,
-    }
-
+from .recipes.dassl import coop_epochs, dassl_training, dataset_key, is_imagenet  # noqa: F401 (re-exported)
 
 # -- hand-crafted classifier ------------------------------------------------------
 
 
-def class_texts(template: str, classnames: Sequence[str]) -> list[str]:
-    # Dassl datasets name classes with underscores; the prompts never did.
-    return [template.format(c.replace("_", " ")) for c in classnames]
+def class_texts(template: str, classnames: Sequence[str], keep_underscores: bool = False) -> list[str]:
+    # Dassl datasets name classes with underscores; the prompts never did (LORE's
+    # release kept them in some lists: keep_underscores).
+    return [template.format(c if keep_underscores else c.replace("_", " ")) for c in classnames]
 
 
 @torch.no_grad()
-def template_classifier(text: TextTower, template: str, classnames: Sequence[str], chunk: int = 256) -> Tensor:
+def template_classifier(text: TextTower, template: str, classnames: Sequence[str], chunk: int = 256,
+                        keep_underscores: bool = False) -> Tensor:
     """Normalised text embeddings [C, E] of the hand-crafted prompts (zero-shot CLIP)."""
-    texts = class_texts(template, classnames)
+    texts = class_texts(template, classnames, keep_underscores)
     parts = [text.encode_texts(texts[i : i + chunk]) for i in range(0, len(texts), chunk)]
     return torch.cat(parts).float()
 
@@ -112,6 +79,25 @@ def word_context(text: TextTower, words: str, n_ctx: int) -> tuple[str, Tensor]:
         return words, emb[:n_ctx].clone()
     pad = torch.zeros(n_ctx - m, emb.shape[1])
     return " ".join(["X"] * (n_ctx - m) + [words]), torch.cat([pad, emb])
+
+
+@torch.no_grad()
+def counted_word_context(text: TextTower, words: str, n_ctx: int) -> tuple[str, Tensor]:
+    """ProGrad's context init: the words are *counted* (split on spaces), zero vectors
+    fill the first ``n_ctx - #words`` slots and the first ``#words`` token embeddings
+    of ``words`` the rest; tokens beyond that (a comma is a token of its own) stay
+    fixed prompt text before the class name. "a type of flower, a photo of a" is 8
+    words and 9 tokens: 8 zeros + 8 learned vectors, then the fixed "a"."""
+    words = " ".join(words.replace("_", " ").split())
+    n_words = len(words.split(" ")) if words else 0
+    if n_words > n_ctx:
+        raise ValueError(f"the context init '{words}' has {n_words} words, more than n_ctx={n_ctx}")
+    if not n_words:
+        return random_context(text, n_ctx)
+    emb = text.token_embedding(_word_ids(text, words)).float().cpu()
+    pad = torch.zeros(n_ctx - n_words, emb.shape[1])
+    prefix = " ".join(["X"] * (n_ctx - n_words) + [words])
+    return prefix, torch.cat([pad, emb[:n_words]])
 
 
 class ClassPrompts(nn.Module):

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..backbones.base import Backbone
+from .recipes import DEFAULT_RECIPE, check_recipe
 
 
 @dataclass(frozen=True)
@@ -91,14 +92,23 @@ class Method(nn.Module):
             backbone.require_text(self.name)
 
     # -- defaults that depend on the trial (published configurations) ---------
+    # ``recipe`` names where the values come from (methods/recipes: authors |
+    # paper | lore_bench); ``backbone`` (a name or config dict) and ``protocol``
+    # (few_shot | easy_to_hard) matter to methods whose releases differ by them.
+    # Old overrides taking only (dataset, shots) keep working through
+    # recipes.published_defaults.
     @classmethod
-    def default_config(cls, dataset: str, shots: int) -> dict[str, Any]:
-        """Method-config defaults for this dataset and shot count."""
+    def default_config(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, *,
+                       backbone: Any = None, protocol: str | None = None) -> dict[str, Any]:
+        """Method-config defaults for this trial under ``recipe``."""
+        check_recipe(recipe)
         return {}
 
     @classmethod
-    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
-        """Training-budget defaults (epochs, lr, batch_size, ...) for this trial."""
+    def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, *,
+                         backbone: Any = None, protocol: str | None = None) -> dict[str, Any]:
+        """Training defaults (epochs, lr, batch_size, schedule, ...) for this trial under ``recipe``."""
+        check_recipe(recipe)
         return {}
 
     # -- the model -------------------------------------------------------------
@@ -140,6 +150,13 @@ class Method(nn.Module):
         missing = [k for k in missing if not k.startswith("backbone.")]
         if missing or unexpected:
             raise KeyError(f"{self.name}: state mismatch, missing {missing}, unexpected {unexpected}")
+
+    @classmethod
+    def hard_stage_training(cls, dataset: str, shots: int, recipe: str = "lore_bench", *,
+                            backbone: Any = None) -> dict[str, Any]:
+        """Easy-to-hard: the hard stage's budget under ``recipe`` (only ``epochs``,
+        ``lr`` and ``min_lr`` are read). Empty: the protocol's defaults."""
+        return {}
 
     # -- optional hooks a protocol may call ---------------------------------------
     def set_confusing_labels(self, labels: Tensor) -> None:

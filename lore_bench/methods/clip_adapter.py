@@ -15,7 +15,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from ..backbones.base import Backbone
-from ._prompting import coop_epochs, cosine_logits, published_budget, template_classifier
+from ._prompting import coop_epochs, cosine_logits, dassl_training, template_classifier
+from .recipes import DEFAULT_RECIPE, check_recipe
 from .base import Method, TaskInfo
 from .registry import register_method
 
@@ -46,8 +47,15 @@ class ClipAdapter(Method):
         self.register_buffer("classifier", classifier, persistent=False)
 
     @classmethod
-    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
-        return published_budget(coop_epochs(dataset, shots), lr=0.002, batch_size=32)
+    def default_config(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        # gaopengcuhk/CLIP-Adapter clip_adapter.py: Adapter(c_in, reduction=4), ratio = 0.2.
+        check_recipe(recipe)
+        return {"reduction": 4, "ratio": 0.2}
+
+    @classmethod
+    def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        # The release is a trainer for CoOp's code base, run with CoOp's configs (its README).
+        return dassl_training(cls.name, recipe, coop_epochs(dataset, shots), lr=0.002, batch_size=32)
 
     def logits_from_features(self, features: Tensor) -> Tensor:
         f = features.to(self.adapter[0].weight.dtype)  # raw (unnormalised), as published

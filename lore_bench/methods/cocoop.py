@@ -11,7 +11,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from ..backbones.base import Backbone
-from ._prompting import ClassPrompts, cosine_logits, published_budget, word_context
+from ._prompting import ClassPrompts, cosine_logits, dassl_training, word_context
+from .recipes import DEFAULT_RECIPE, check_recipe
 from .base import Method, TaskInfo
 from .registry import register_method
 
@@ -40,8 +41,16 @@ class CoCoOp(Method):
         self.meta_net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, text.width))
 
     @classmethod
-    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
-        return published_budget(epochs=10, lr=0.002, batch_size=1)
+    def default_config(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        # CoOp configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml: N_CTX 4, CTX_INIT "a photo of a";
+        # trainers/cocoop.py: meta-net vis_dim -> vis_dim // 16 -> ctx_dim.
+        check_recipe(recipe)
+        return {"n_ctx": 4, "ctx_init": "a photo of a", "meta_reduction": 16}
+
+    @classmethod
+    def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        # The same config: lr 0.002, batch 1, 10 epochs (released for base-to-new at 16 shots).
+        return dassl_training(cls.name, recipe, epochs=10, lr=0.002, batch_size=1)
 
     def logits_from_features(self, features: Tensor) -> Tensor:
         features = nn.functional.normalize(features.to(self.ctx.dtype), dim=-1)

@@ -11,7 +11,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from ..backbones.base import Backbone, TextTower
-from ._prompting import ClassPrompts, EvalCache, coop_epochs, cosine_logits, published_budget, random_context, word_context
+from ._prompting import ClassPrompts, EvalCache, coop_epochs, cosine_logits, dassl_training, random_context, word_context
+from .recipes import DEFAULT_RECIPE, check_recipe
 from .base import Method, TaskInfo
 from .registry import register_method
 
@@ -45,8 +46,15 @@ class CoOp(Method):
         return random_context(text, self.cfg.n_ctx, self.cfg.init_std)
 
     @classmethod
-    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
-        return published_budget(coop_epochs(dataset, shots), lr=0.002, batch_size=32)
+    def default_config(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        # KaiyangZhou/CoOp train.py: N_CTX 16, CTX_INIT "" (N(0, 0.02)), CSC False, class token at the end.
+        check_recipe(recipe)
+        return {"n_ctx": 16, "ctx_init": "", "init_std": 0.02}
+
+    @classmethod
+    def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        # CoOp configs/trainers/CoOp/vit_b16{,_ep100,_ep50}.yaml: lr 0.002, batch 32; epochs by shots (COOP.md).
+        return dassl_training(cls.name, recipe, coop_epochs(dataset, shots), lr=0.002, batch_size=32)
 
     def class_features(self) -> Tensor:
         """Normalised class embeddings [C, E]; encoded once per evaluation."""

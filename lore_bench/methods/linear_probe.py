@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from ..backbones.base import Backbone
 from .base import Method, PrepareContext, TaskInfo
+from .recipes import DEFAULT_RECIPE, check_recipe
 from .registry import register_method
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class LinearProbe(Method):
         self.chosen_C: float | None = None
 
     @classmethod
-    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
+    def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        check_recipe(recipe)  # one recipe: nothing is trained by SGD
         return {"epochs": 0}  # closed-form-ish fit in prepare(), no SGD epochs
 
     def logits_from_features(self, features: Tensor) -> Tensor:

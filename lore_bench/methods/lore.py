@@ -1,5 +1,5 @@
 """LORE (ACM MM 2024): locality-aware prompt learning for a frozen ViT
-(docs/paper/lore.md; user notes in docs/lore.md).
+(docs/lore.md).
 
 A trainable White Box (LIN -> PG, plus KLA in training) generates prompts per
 image; with shared deep prompts they enter the frozen tower at every layer as
@@ -10,6 +10,7 @@ and p a precomputed "confusing" label. Evaluation runs LIN + PG only.
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,32 +22,16 @@ from ..backbones.base import Backbone
 from ._lore_graph import LocalityInteractionNetwork
 from ._lore_kla import build_kla
 from ._lore_pg import PromptGenerator
-from ._prompting import dataset_key, template_classifier
+from ._prompting import template_classifier
 from .base import Method, PrepareContext, TaskInfo
+from .recipes import DEFAULT_RECIPE
+from .recipes.lore import lore_config, lore_hard_stage, lore_training, raw_classnames
 from .registry import register_method
 
-#: The template of the frozen zero-shot CLIP that picks the confusing labels.
+#: The template of the frozen zero-shot CLIP that picks the confusing labels
+#: (lore_bench recipe; the authors' "a photo of a {}" has no period).
 ZERO_SHOT_TEMPLATE = "a photo of a {}."
-
-# The authors' ViT-B/16 configs: (epochs, batch size, weight decay at <= 8 shots,
-# weight decay at 16 shots). lr 0.003 -> 1e-4 everywhere (the spec; their EuroSAT
-# config uses 0.0015 — see docs/lore.md).
-_CODE_RECIPES: dict[str, tuple[int, int, float, float]] = {
-    "cifar10": (20, 32, 1e-3, 1e-3),
-    "cifar100": (10, 32, 1e-3, 1e-3),
-    "eurosat": (50, 32, 1.0, 1.0),
-    "stanford_dogs": (50, 64, 1.0, 1.0),
-    "imagenet": (50, 64, 0.2, 0.1),
-    "fgvc_aircraft": (50, 64, 1.0, 0.5),
-    "dtd": (50, 64, 1.0, 0.5),
-    "stanford_cars": (50, 64, 1.0, 0.5),
-    "ucf101": (50, 64, 1.0, 0.5),
-    "flowers102": (50, 64, 0.5, 0.5),
-    "resisc45": (50, 64, 0.5, 0.5),
-    "patternnet": (50, 64, 0.5, 0.5),
-}
-#: Datasets outside the paper (e.g. the embedded default): the baselines' wd.
-_OTHER_RECIPE = (50, 64, 5e-4, 5e-4)
+NAME_STYLES = ("clean", "raw")
 
 
 @dataclass
@@ -60,10 +45,29 @@ class LoreConfig:
     kla_variant: str = "code"  # code | paper
     use_kla: bool = True  # False: CE only, no KLA module (the paper's "w/o L_kp")
     dropout: float = 0.1  # after PG's last BatchNorm
+    # Class names of the knowledge prompts and of the confusing-label zero-shot:
+    # "clean" (underscores as spaces) or "raw" (underscores where the release kept them).
+    knowledge_names: str = "clean"
+    confusing_names: str = "clean"
+    confusing_template: str = ZERO_SHOT_TEMPLATE
+    # Backbone (a named one) whose zero-shot CLIP picks the confusing labels; "" = this
+    # trial's. The authors' ViT-B/32 runs used ViT-B/16's labels.
+    confusing_backbone: str = ""
+    # LIN, PG and KLA in fp32 whatever the autocast (the release's White Box is fp32
+    # next to an fp16 CLIP). kNN and top-N selections are fp32 in any case.
+    white_box_fp32: bool = False
+    # The release's loop calls model.eval() after the first epoch's evaluation and
+    # never returns to train mode: true reproduces that (BatchNorm statistics frozen
+    # and dropout off from the 2nd epoch on, and in a whole hard stage). A defect of
+    # the release; off in every recipe unless a suite asks for it.
+    eval_mode_quirk: bool = False
 
     def __post_init__(self):
         if self.kla_variant not in ("code", "paper"):
             raise ValueError(f"kla_variant must be 'code' or 'paper', got '{self.kla_variant}'")
+        for key in ("knowledge_names", "confusing_names"):
+            if getattr(self, key) not in NAME_STYLES:
+                raise ValueError(f"{key} must be one of {', '.join(NAME_STYLES)}, got '{getattr(self, key)}'")
         if self.n_shared < 0 or self.n_generated < 1 or self.k < 1 or self.top_n < 1 or self.reduction < 1:
             raise ValueError("n_shared >= 0, n_generated >= 1, k >= 1, top_n >= 1 and reduction >= 1 are required")
 
@@ -87,32 +91,55 @@ class Lore(Method):
         self.kla = build_kla(cfg.kla_variant, dim, text_dim, patches, cfg.top_n) if cfg.use_kla else None
         self.head = nn.Linear(info.feature_dim, task.num_classes)
         # Knowledge q: frozen, so computed once; derived data, not saved.
-        self.register_buffer("knowledge", template_classifier(backbone.text, task.lore_template, task.classnames),
-                             persistent=False)
+        raw = cfg.knowledge_names == "raw"
+        names = raw_classnames(task.dataset, task.classnames, confusing=False) if raw else task.classnames
+        self.register_buffer("knowledge", template_classifier(backbone.text, task.lore_template, names,
+                                                              keep_underscores=raw), persistent=False)
         self.register_buffer("confusing_labels", None, persistent=False)
+        if cfg.eval_mode_quirk:
+            # Latched by the first training step: saved with the trainable state, so a
+            # trial resumed from a checkpoint keeps training in eval mode.
+            self.register_buffer("quirk_trained", torch.zeros((), dtype=torch.long))
         self._pinned = False
         self._warned = False
 
-    # -- published budget ---------------------------------------------------------
+    # -- published defaults (methods/recipes/lore.py) --------------------------------
     @classmethod
-    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
-        epochs, batch, wd8, wd16 = _CODE_RECIPES.get(dataset_key(dataset), _OTHER_RECIPE)
-        return {"epochs": epochs, "lr": 0.003, "min_lr": 1e-4, "batch_size": batch, "optimizer": "sgd",
-                "momentum": 0.9, "weight_decay": wd8 if shots <= 8 else wd16, "warmup_epochs": 0,
-                "augment": True}
+    def default_config(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, *,
+                       backbone: Any = None, protocol: str | None = None) -> dict[str, Any]:
+        return lore_config(dataset, shots, recipe, backbone, protocol)
 
     @classmethod
-    def hard_stage_training(cls) -> dict[str, Any]:
-        """Easy-to-hard, hard stage: fresh optimizer, 5 epochs, lr 5e-4 -> 1e-4."""
-        return {"epochs": 5, "lr": 5e-4, "min_lr": 1e-4, "warmup_epochs": 0}
+    def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, *,
+                         backbone: Any = None, protocol: str | None = None) -> dict[str, Any]:
+        """Few-shot, or the easy stage of easy-to-hard."""
+        return lore_training(dataset, shots, recipe, backbone, protocol)
+
+    @classmethod
+    def hard_stage_training(cls, dataset: str = "", shots: int = 0, recipe: str = DEFAULT_RECIPE, *,
+                            backbone: Any = None) -> dict[str, Any]:
+        """Easy-to-hard, hard stage: fresh optimizer, 5 epochs, the released hard-stage
+        lr (5e-4; 1e-4 on ImageNet and EuroSAT) cosine to 1e-4, the easy stage's wd and batch."""
+        return lore_hard_stage(dataset, shots, recipe, backbone)
 
     # -- the model ------------------------------------------------------------------
+    def _white_box_precision(self, device_type: str):
+        """fp32 for the White Box when ``white_box_fp32``; otherwise the caller's autocast."""
+        return torch.autocast(device_type, enabled=False) if self.cfg.white_box_fp32 else nullcontext()
+
     def white_box(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(locality features E [B, P, D], locality feature Y [B, D], prompts U [B, L, n_gen, D])."""
         patches = self.backbone.patch_embed(images).float()  # frozen conv, no positional embedding
-        e_hat = self.lin(patches)
-        y, u = self.pg(e_hat)
+        with self._white_box_precision(images.device.type):
+            e_hat = self.lin(patches)
+            y, u = self.pg(e_hat)
         return e_hat, y, u
+
+    def train(self, mode: bool = True):
+        # eval_mode_quirk: once a training step ran, train() keeps the eval mode.
+        if mode and self.cfg.eval_mode_quirk and int(self.quirk_trained) > 0:
+            mode = False
+        return super().train(mode)
 
     def layer_prompts(self, generated: Tensor) -> list[Tensor]:
         """Per-layer prompts [B, n_shared + n_generated, D]: shared first, then generated."""
@@ -124,7 +151,7 @@ class Lore(Method):
         feats = self.backbone.forward_prompted(images, self.layer_prompts(generated))
         if self.backbone.family == "clip":
             feats = self.backbone.logit_scale * F.normalize(feats, dim=-1)
-        # A vanilla ViT: the pre-logits CLS feature as it is (docs/paper/lore.md, "Head").
+        # A vanilla ViT: the pre-logits CLS feature as it is (docs/lore.md, "What runs").
         return self.head(feats.to(self.head.weight.dtype))
 
     def prompts_for(self, images: Tensor) -> list[Tensor]:
@@ -146,8 +173,11 @@ class Lore(Method):
         out = {"logits": logits, "ce": ce.detach()}
         if self.kla is None:
             return {**out, "loss": ce}
+        if self.cfg.eval_mode_quirk and self.training:
+            self.quirk_trained.fill_(1)
         confusing = self._confusing(batch)
-        a_true, a_conf = self.prototypes(e_hat, labels, confusing)
+        with self._white_box_precision(images.device.type):
+            a_true, a_conf = self.prototypes(e_hat, labels, confusing)
         pull = F.cosine_similarity(y, a_true, dim=-1).mean()
         # Summed over the images whose confusing label differs, divided by the whole batch (as the code).
         push = (F.cosine_similarity(y, a_conf, dim=-1) * (confusing != labels)).sum() / len(labels)
@@ -184,8 +214,9 @@ class Lore(Method):
     @torch.no_grad()
     def prepare(self, context: PrepareContext) -> None:
         """Confusing labels on the un-augmented training shots: the frozen zero-shot CLIP
-        ("a photo of a {c}.") in a few-shot or easy stage, this model's own prediction
-        in the hard stage (it holds the easy-stage weights then)."""
+        (``confusing_template``, of ``confusing_backbone`` if set) in a few-shot or easy
+        stage, this model's own prediction in the hard stage (it holds the easy-stage
+        weights then)."""
         if self._pinned:
             self._pinned = False
             return
@@ -202,7 +233,7 @@ class Lore(Method):
                 index = batch["index"].to(self.knowledge.device)
                 if getattr(context, "stage", None) == "hard":
                     preds[index] = self(images).argmax(-1)
-                elif self.backbone.family == "clip":
+                elif self.backbone.family == "clip" or self.cfg.confusing_backbone:
                     preds[index] = self._frozen_predictions(images, batch["labels"])
                 else:
                     f = self.backbone.encode_image(images).float()
@@ -216,16 +247,37 @@ class Lore(Method):
             raise RuntimeError("lore.prepare: context.batches() did not cover every training index")
         self.confusing_labels = preds
 
+    def _zero_shot_model(self, device: torch.device) -> Backbone:
+        """The CLIP whose zero-shot prediction is the confusing label."""
+        name = self.cfg.confusing_backbone
+        if not name or name == self.backbone.name:
+            return self.backbone
+        if getattr(self, "_other", None) is None:
+            from ..backbones import build_backbone
+
+            other = build_backbone(name)
+            mine, theirs = self.backbone.info, other.info
+            if other.family != "clip":
+                raise ValueError(f"lore: confusing_backbone '{name}' has no zero-shot classifier (not a CLIP)")
+            if (mine.image_size, mine.mean, mine.std) != (theirs.image_size, theirs.mean, theirs.std):
+                raise ValueError(f"lore: confusing_backbone '{name}' preprocesses images unlike '{self.backbone.name}'")
+            self._other = [other]  # a list keeps it out of this module's children (not saved, not moved)
+        return self._other[0].to(device)
+
     def _frozen_predictions(self, images: Tensor, labels: Tensor) -> Tensor:
         """Zero-shot CLIP prediction; a vanilla ViT has no zero-shot classifier, so
         outside prepare() its images get their own label (no push term)."""
-        if self.backbone.family != "clip":
+        if self.backbone.family != "clip" and not self.cfg.confusing_backbone:
             return labels
+        model = self._zero_shot_model(images.device)
         if getattr(self, "_zero_shot", None) is None or self._zero_shot.device != images.device:
-            self._zero_shot = template_classifier(self.backbone.text, ZERO_SHOT_TEMPLATE, self.task.classnames)
+            raw = self.cfg.confusing_names == "raw"
+            names = raw_classnames(self.task.dataset, self.task.classnames, confusing=True) if raw else self.task.classnames
+            self._zero_shot = template_classifier(model.text, self.cfg.confusing_template, names,
+                                                  keep_underscores=raw).to(images.device)
         with torch.no_grad():
-            feats = F.normalize(self.backbone.encode_image(images).float(), dim=-1)
-        return (feats @ self._zero_shot.to(feats.device).t()).argmax(-1)
+            feats = F.normalize(model.encode_image(images).float(), dim=-1)
+        return (feats @ self._zero_shot.t()).argmax(-1)
 
 
 def _leave_one_out_ncm(feats: Tensor, labels: Tensor, num_classes: int) -> Tensor:

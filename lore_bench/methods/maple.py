@@ -5,13 +5,16 @@ of a"; the remaining words stay fixed text) at the input, and fresh text
 prompts (N(0, 0.02)) replacing those positions before layers 1 .. depth-1.
 Vision: at each of the same depths the vision prompts are a coupling function
 Linear(W_text, D_vision) of that depth's text prompts, so the two towers are
-prompted jointly. On ViT-B/16 (depth 9, n_ctx 2):
+prompted jointly. As in the release (trainers/maple.py), the input coupling is a
+Linear of its own and the couplings of depths 1 .. depth-1 start as copies of one
+Linear (``_get_clones``). On ViT-B/16 (depth 9, n_ctx 2):
   text 9 * 2 * 512 = 9,216 + coupling 9 * (512 * 768 + 768) = 3,545,856
   = 3,555,072 trainable parameters (the paper's "3.55M").
 The image tower's input changes, so image features cannot be cached.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from ..backbones.base import Backbone
-from ._prompting import ClassPrompts, EvalCache, cosine_logits, published_budget, word_context
+from ._prompting import ClassPrompts, EvalCache, cosine_logits, dassl_training, word_context
+from .recipes import DEFAULT_RECIPE, check_recipe
 from .base import Method, TaskInfo
 from .registry import register_method
 
@@ -48,14 +52,25 @@ class MaPLe(Method):
         deep = torch.empty(self.depth - 1, cfg.n_ctx, text.width)
         nn.init.normal_(deep, std=cfg.init_std)
         self.deep_text = nn.Parameter(deep)
-        # coupling[0] maps the input context, coupling[i] the layer-i text prompts.
-        self.coupling = nn.ModuleList(nn.Linear(text.width, backbone.info.width) for _ in range(self.depth))
+        # coupling[0] maps the input context, coupling[i] the layer-i text prompts;
+        # the deeper ones start identical (copies of one Linear), as released.
+        deeper = nn.Linear(text.width, backbone.info.width)
+        self.coupling = nn.ModuleList([nn.Linear(text.width, backbone.info.width)]
+                                      + [copy.deepcopy(deeper) for _ in range(self.depth - 1)])
         self._class_cache = EvalCache()
 
     @classmethod
-    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
-        # MaPLe's released config (base-to-novel); it released none for few-shot.
-        return published_budget(epochs=5, lr=0.0035, batch_size=4)
+    def default_config(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        # multimodal-prompt-learning configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml:
+        # N_CTX 2, CTX_INIT "a photo of a", PROMPT_DEPTH 9.
+        check_recipe(recipe)
+        return {"n_ctx": 2, "ctx_init": "a photo of a", "depth": 9, "init_std": 0.02}
+
+    @classmethod
+    def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        # The same config (base-to-novel, 16 shots): lr 0.0035, batch 4, 5 epochs. MaPLe
+        # released no few-shot config; lore-bench uses this one at every shot count.
+        return dassl_training(cls.name, recipe, epochs=5, lr=0.0035, batch_size=4)
 
     def text_prompts(self) -> list[Tensor]:
         return [self.ctx, *self.deep_text.unbind(0)]

@@ -2,7 +2,8 @@
 
 Each step computes the cross-entropy gradient g and the gradient g_kl of
 KL(p_zs || p_prompted) at temperature T, where p_zs are zero-shot CLIP's
-predictions with the dataset's hand-crafted template. When they conflict
+predictions with ProGrad's own template for the dataset (the one the context
+is initialised from; recipes/dassl.py PROGRAD_TEMPLATES). When they conflict
 (g . g_kl < 0) the conflicting component is removed:
     g <- g - lam * (g . g_kl / ||g_kl||^2) g_kl
 so with lam = 1 the update never moves against the zero-shot knowledge. The
@@ -18,13 +19,12 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from ..backbones.base import Backbone, TextTower
-from ._prompting import cosine_logits, dataset_key, template_classifier, word_context
+from ._prompting import coop_epochs, cosine_logits, counted_word_context, dassl_training, template_classifier
 from .base import TaskInfo
 from .coop import CoOp
+from .recipes import DEFAULT_RECIPE, check_recipe
+from .recipes.dassl import prograd_lambda, prograd_template
 from .registry import register_method
-
-#: ProGrad's lambda is 0.8 on these datasets at 8 and 16 shots, 1.0 elsewhere.
-_LAMBDA_08 = ("flower", "dtd", "texture", "eurosat")
 
 
 @dataclass
@@ -32,6 +32,10 @@ class ProGradConfig:
     n_ctx: int = 16
     lam: float = 1.0  # "lambda" in the paper (a Python keyword)
     temperature: float = 1.0
+    # The template of the context init and the zero-shot teacher, class last. ""
+    # (and default_config for a dataset ProGrad never ran) = the dataset's
+    # hand-crafted template with the class moved to the end (template_words).
+    template: str = ""
 
 
 def template_words(template: str) -> str:
@@ -41,6 +45,12 @@ def template_words(template: str) -> str:
     head, _, tail = template.partition("{}")
     parts = [tail.strip().strip(".").strip(" ,"), head.strip()]
     return ", ".join(p for p in parts if p)
+
+
+def class_last_template(template: str) -> str:
+    """``template`` with the class slot moved to the end, as ProGrad wrote its own."""
+    words = template_words(template)
+    return f"{words} {{}}." if words else "{}."
 
 
 def prograd_project(g: Tensor, g_kl: Tensor, lam: float) -> Tensor:
@@ -58,19 +68,31 @@ class ProGrad(CoOp):
 
     def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
         super().__init__(cfg, backbone, task)
-        zs = template_classifier(backbone.text, task.template, task.classnames)
+        zs = template_classifier(backbone.text, self.template, task.classnames)
         self.register_buffer("zero_shot_classifier", zs, persistent=False)
 
+    @property
+    def template(self) -> str:
+        return self.cfg.template or class_last_template(self.task.template)
+
     def initial_context(self, text: TextTower):
-        # ProGrad initialises CoOp's 16 vectors from the hand-crafted template:
-        # zeros, then the template's words right before the class name.
-        return word_context(text, template_words(self.task.template), self.cfg.n_ctx)
+        # ProGrad (trainers/prograd.py PromptLearner): the template's words are counted,
+        # zeros first, then the first #words token embeddings right before the class name.
+        return counted_word_context(text, template_words(self.template), self.cfg.n_ctx)
 
     @classmethod
-    def default_config(cls, dataset: str, shots: int) -> dict[str, Any]:
-        key = dataset_key(dataset)
-        lam = 0.8 if shots >= 8 and any(k in key for k in _LAMBDA_08) else 1.0
-        return {"lam": lam}
+    def default_config(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        # Prompt-align ProGrad.public: N_CTX 16 (train.py, README commands), LOSS.T 1.0 (configs/trainers/ProGrad),
+        # lambda per README, CTX_INIT True = the dataset's CUSTOM_TEMPLATES entry.
+        check_recipe(recipe)
+        return {"n_ctx": 16, "lam": prograd_lambda(dataset, shots), "temperature": 1.0,
+                "template": prograd_template(dataset) or ""}
+
+    @classmethod
+    def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        # configs/trainers/ProGrad/rn50{,_ep100,_ep50}.yaml (the only ones released): lr 0.002,
+        # batch 32, CoOp's epochs by shots (README); the same values on ViT backbones.
+        return dassl_training(cls.name, recipe, coop_epochs(dataset, shots), lr=0.002, batch_size=32)
 
     def training_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         if "features" in batch:

@@ -2,8 +2,9 @@
 tower; shallow (input only) or deep (a fresh set before every layer).
 
 On a CLIP backbone (MaPLe's "VPT" baseline config: deep, 8 tokens) the
-classifier is the frozen text embeddings of the dataset's hand-crafted
-template and prompts start N(0, 0.02). On a timm ViT (``family == 'vit'``) a
+classifier is the frozen text embeddings of "a photo of a {}." for every
+dataset, as MaPLe's release classifies (``template: ""`` uses the dataset's
+hand-crafted template instead), and prompts start N(0, 0.02). On a timm ViT (``family == 'vit'``) a
 linear head is trained with the prompts, which start as in the VPT paper,
 uniform(+-sqrt(6 / (3 * patch^2 + D))).
 """
@@ -17,7 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from ..backbones.base import Backbone
-from ._prompting import cosine_logits, published_budget, template_classifier
+from ._prompting import cosine_logits, dassl_training, template_classifier
+from .recipes import DEFAULT_RECIPE, check_recipe
+from .recipes.dassl import VPT_CLIP_TEMPLATE
 from .base import Method, TaskInfo
 from .registry import register_method
 
@@ -27,6 +30,8 @@ class VPTConfig:
     num_tokens: int = 8
     deep: bool = True
     dropout: float = 0.0  # on the prompt tokens (VPT's PROMPT.DROPOUT)
+    # CLIP backbones: the classifier's template ("" = the dataset's hand-crafted one).
+    template: str = VPT_CLIP_TEMPLATE
 
 
 @register_method
@@ -45,7 +50,7 @@ class VPT(Method):
         if backbone.family == "clip":
             backbone.require_text(self.name)
             nn.init.normal_(prompts, std=0.02)
-            classifier = template_classifier(backbone.text, task.template, task.classnames)
+            classifier = template_classifier(backbone.text, cfg.template or task.template, task.classnames)
             self.register_buffer("classifier", classifier, persistent=False)
         else:
             bound = math.sqrt(6.0 / (3 * info.patch_size**2 + info.width))
@@ -55,10 +60,17 @@ class VPT(Method):
         self.prompt_dropout = nn.Dropout(cfg.dropout)
 
     @classmethod
-    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
-        # MaPLe's VPT config for CLIP. The VPT paper's vanilla-ViT recipe is a
+    def default_config(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        # multimodal-prompt-learning configs/trainers/VPT/vit_b16_c2_ep5_batch4_4.yaml: N_CTX_VISION 8,
+        # PROMPT_DEPTH_VISION 12 (deep); trainers/vpt.py: no prompt dropout, "a photo of a {}." classifier.
+        check_recipe(recipe)
+        return {"num_tokens": 8, "deep": True, "dropout": 0.0, "template": VPT_CLIP_TEMPLATE}
+
+    @classmethod
+    def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        # The same config: lr 0.0025, batch 4, 5 epochs. The VPT paper's vanilla-ViT recipe is a
         # per-dataset grid (tokens, lr, wd; 100 epochs, 10 warm-up): set it per suite.
-        return published_budget(epochs=5, lr=0.0025, batch_size=4)
+        return dassl_training(cls.name, recipe, epochs=5, lr=0.0025, batch_size=4)
 
     def forward(self, images: Tensor) -> Tensor:
         prompts = [self.prompt_dropout(p) for p in self.prompts.unbind(0)]

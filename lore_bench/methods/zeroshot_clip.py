@@ -7,6 +7,7 @@ from torch import Tensor
 
 from ._prompting import cosine_logits, template_classifier
 from .base import Method, TaskInfo
+from .recipes import DEFAULT_RECIPE, check_recipe
 from .registry import register_method
 from ..backbones.base import Backbone
 
@@ -24,7 +25,8 @@ class ZeroShotCLIP(Method):
         self.register_buffer("classifier", classifier, persistent=False)
 
     @classmethod
-    def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
+    def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
+        check_recipe(recipe)  # one recipe: nothing is trained by SGD
         return {"epochs": 0}
 
     def logits_from_features(self, features: Tensor) -> Tensor:

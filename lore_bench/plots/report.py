@@ -43,7 +43,11 @@ def report_notes(rows: pd.DataFrame, ok: pd.DataFrame, source: str) -> list[str]
     # A suite may evaluate on a fixed class-balanced subset (protocol.eval_subset, CPU demos): say so.
     subset = rows["spec_json"].dropna().str.contains('"eval_subset":[1-9]', regex=True).any()
     split = "a fixed class-balanced subset of the test split (protocol.eval_subset)" if subset else "the full test split"
+    recipes = rows["recipe"].fillna("lore_bench (before recipes were recorded)").value_counts() \
+        if "recipe" in rows else pd.Series(dtype=int)
     return [
+        "Recipe (where each method's defaults came from; docs/methods.md): "
+        + (", ".join(f"{name} ({n} rows)" for name, n in recipes.items()) or "not recorded") + ".",
         f"Metric: top-1 accuracy (%) on {split}, last epoch reported, no test-set selection "
         "(no epoch, checkpoint or hyper-parameter is chosen on test images).",
         "Backbone: " + ", ".join(sorted(rows["backbone"].unique())) + ".",

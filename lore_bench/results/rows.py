@@ -18,6 +18,7 @@ def spec_columns(spec) -> dict[str, Any]:
     return {
         "trial_id": spec.trial_id, "suite": spec.suite, "task": spec.task, "method": spec.method,
         "backbone": spec.backbone_name, "dataset": spec.dataset, "protocol": spec.protocol,
+        "recipe": spec.recipe,
         "shots": spec.shots, "seed": spec.seed, "method_config": canonical_json(spec.method_config),
         "training_config": canonical_json(spec.training), "spec_json": spec.to_json(),
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2  # 2: gflops
+SCHEMA_VERSION = 3  # 2: gflops; 3: recipe
 
 STATUS_OK, STATUS_FAILED, STATUS_DIVERGED = "ok", "failed", "diverged"
 STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_DIVERGED)
@@ -27,6 +27,7 @@ TRIALS_SCHEMA = pa.schema(
         ("backbone", pa.string()),
         ("dataset", pa.string()),
         ("protocol", pa.string()),  # few_shot | easy_to_hard | zero_shot | frozen_features
+        ("recipe", pa.string()),  # authors | paper | lore_bench: where the method's defaults came from
         ("stage", pa.string()),  # main | easy | hard
         ("eval_split", pa.string()),
         ("shots", pa.int32()),

@@ -21,7 +21,7 @@ from .yaml_lines import line_of, load_with_lines
 TOP_LEVEL = {
     "name": str, "description": str, "results": str, "data_root": (str, type(None)),
     "backbones": list, "datasets": list, "methods": dict, "protocol": dict,
-    "training": dict, "resources": dict, "ray": dict, "tasks": dict,
+    "training": dict, "resources": dict, "ray": dict, "tasks": dict, "recipe": str,
 }
 #: The keys of the ``protocol:`` section every protocol shares; the rest belong
 #: to the protocol's own Config (lore_bench.suite.protocols).
@@ -49,6 +49,7 @@ class MethodEntry:
     config: dict[str, Any]
     training: dict[str, Any]
     plugin: str | None = None
+    recipe: str | None = None  # None: the suite's recipe
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Suite:
     data_root: str | None = None
     tasks: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    recipe: str = "lore_bench"  # authors | paper | lore_bench (lore_bench.methods.recipes)
 
 
 class _Checker:
@@ -196,6 +198,7 @@ def validate(data: dict, check: _Checker, path: Path) -> Suite:
     seeds = check.int_list(protocol.get("seeds", [1, 2, 3]), ("protocol", "seeds"), 0)
     training = data.get("training", {}) or {}
     _check_training(check, training, ("training",))
+    recipe = _recipe(check, data.get("recipe", "lore_bench"), ("recipe",))
     methods = [_method_entry(check, name, cfg) for name, cfg in (data["methods"] or {}).items()]
     if not methods:
         check.fail(("methods",), "no methods listed")
@@ -209,6 +212,7 @@ def validate(data: dict, check: _Checker, path: Path) -> Suite:
         protocol_config=protocol_config,
         training=training, resources=resources, ray=ray_cfg, results=data.get("results", "results"),
         data_root=data.get("data_root"), tasks=data.get("tasks") or {}, description=data.get("description", ""),
+        recipe=recipe,
     )
 
 
@@ -256,6 +260,8 @@ def _check_training(check: _Checker, training: Any, path: tuple) -> None:
     check.keys(training, {name: type(getattr(defaults, name)) for name in TrainingConfig.field_names()}, path)
     if training.get("optimizer", "sgd") not in TrainingConfig.OPTIMIZERS:
         check.name_in(training["optimizer"], list(TrainingConfig.OPTIMIZERS), "optimizer", path + ("optimizer",), "")
+    if training.get("schedule", "cosine") not in TrainingConfig.SCHEDULES:
+        check.name_in(training["schedule"], list(TrainingConfig.SCHEDULES), "schedule", path + ("schedule",), "")
     if training.get("precision", "auto") not in TrainingConfig.PRECISIONS:
         check.name_in(training["precision"], list(TrainingConfig.PRECISIONS), "precision", path + ("precision",), "")
 
@@ -269,6 +275,7 @@ def _method_entry(check: _Checker, name: str, cfg: Any) -> MethodEntry:
     if not isinstance(cfg, dict):
         check.fail(path, "expected a mapping of method options (or {})")
     plugin = cfg.pop("plugin", None)
+    recipe = _recipe(check, cfg.pop("recipe"), path + ("recipe",)) if "recipe" in cfg else None
     training = cfg.pop("training", {}) or {}
     _check_training(check, training, path + ("training",))
     try:
@@ -285,4 +292,13 @@ def _method_entry(check: _Checker, name: str, cfg: Any) -> MethodEntry:
         check.fail(path + (err.field,) if err.field else path, str(err))
     except TypeError as err:
         check.fail(path, f"bad option value: {err}")
-    return MethodEntry(name=name, config=cfg, training=training, plugin=plugin)
+    return MethodEntry(name=name, config=cfg, training=training, plugin=plugin, recipe=recipe)
+
+
+def _recipe(check: _Checker, value: Any, path: tuple) -> str:
+    from ..methods.recipes import RECIPES
+
+    check.name_in(value, list(RECIPES), "recipe", path,
+                  "authors = the released code and configs, paper = the paper's text, lore_bench = the "
+                  "released values with their defects corrected (docs/methods.md).")
+    return value

@@ -36,6 +36,7 @@ class TrialSpec:
     plugin: str | None = None  # "pkg.module:Class" for suite-declared plugins
     benchmark_version: str = BENCHMARK_VERSION
     protocol_plugin: str | None = None  # "pkg.module:Class" for a suite-declared protocol
+    recipe: str = "lore_bench"  # where the method's defaults came from: authors | paper | lore_bench
     # Not part of the id: where things are, and which suite asked for it.
     suite: str = ""
     data_root: str | None = None

@@ -1,13 +1,15 @@
 """Training configuration shared by all methods (the engine's knobs).
 
-Defaults follow the baselines' common recipe (docs/paper/baselines.md): SGD momentum
-0.9, weight decay 5e-4, cosine schedule with one warm-up epoch at a constant
-1e-5. Methods override the budget with their published values
-(``Method.default_training``); suites override both.
+Defaults: SGD momentum 0.9, weight decay 5e-4, lore-bench's cosine schedule
+with one warm-up epoch at a constant 1e-5. Methods override them with their
+recipe's values (``Method.default_training``, docs/methods.md); suites override
+both. The learning rate of each epoch comes from ``schedules.py``.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+
+from .schedules import SCHEDULES as _SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -21,12 +23,21 @@ class TrainingConfig:
     warmup_epochs: int = 1
     warmup_lr: float = 1e-5  # constant lr during warm-up (CoOp's recipe)
     min_lr: float = 0.0  # cosine floor
+    schedule: str = "cosine"  # cosine | dassl_cosine | lore_cosine (suite/schedules.py)
+    # Drop a last partial training batch when the split holds at least one full
+    # batch (Dassl's loader; the baselines' authors recipes set it).
+    drop_last: bool = False
     augment: bool = True  # RandomResizedCrop + flip; off = test transform (enables the feature cache)
     precision: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
     eval_batch_size: int = 256
 
     OPTIMIZERS = ("sgd", "adamw")
     PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+    SCHEDULES = _SCHEDULES
+
+    def __post_init__(self):
+        if self.schedule not in self.SCHEDULES:
+            raise ValueError(f"training.schedule '{self.schedule}' is not one of: {', '.join(self.SCHEDULES)}")
 
     @classmethod
     def field_names(cls) -> list[str]:

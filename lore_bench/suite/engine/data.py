@@ -46,23 +46,28 @@ def collate(items) -> dict[str, torch.Tensor]:
     return {"images": torch.stack(images), "labels": torch.tensor(labels), "index": torch.tensor(index)}
 
 
-def loader(split: ImageSplit, transform, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0) -> DataLoader:
+def loader(split: ImageSplit, transform, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0,
+           drop_last: bool = False) -> DataLoader:
     """Data order is a function of (seed, epoch) only, so a resumed trial sees
-    the same batches as an uninterrupted one."""
+    the same batches as an uninterrupted one. ``drop_last`` (Dassl's loader)
+    drops a last partial batch only when the split holds at least one full batch."""
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch) if shuffle else None
     return DataLoader(SplitDataset(split, transform), batch_size=batch_size, shuffle=shuffle,
-                      generator=generator, collate_fn=collate, num_workers=0, drop_last=False)
+                      generator=generator, collate_fn=collate, num_workers=0,
+                      drop_last=drop_last and len(split) >= batch_size)
 
 
 def feature_batches(features: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
-                    seed: int = 0, epoch: int = 0):
-    """Batches of cached features in the same order an image loader would give."""
+                    seed: int = 0, epoch: int = 0, drop_last: bool = False):
+    """Batches of cached features in the same order (and with the same
+    ``drop_last`` rule) an image loader would give."""
     n = len(labels)
     if shuffle:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
     else:
         order = torch.arange(n)
-    for start in range(0, n, batch_size):
+    end = n - n % batch_size if drop_last and n >= batch_size else n
+    for start in range(0, end, batch_size):
         idx = order[start : start + batch_size]
         yield {"features": features[idx], "labels": labels[idx], "index": idx}
 

@@ -5,7 +5,6 @@ and timing; the method supplies only its trainable parameters and its loss.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -14,6 +13,7 @@ import torch
 
 from ...methods.base import PrepareContext
 from ...results.schema import STATUS_DIVERGED
+from .. import schedules
 from ..training import TrainingConfig
 from .context import TrialRun, seed_everything
 from .data import build_transform, feature_batches, labels_tensor, loader
@@ -44,14 +44,13 @@ def image_features(run: TrialRun, split) -> torch.Tensor:
 
 
 def lr_at(epoch: int, cfg: TrainingConfig) -> float:
-    """Constant warm-up, then cosine from lr to min_lr. With a budget no longer
-    than the warm-up the warm-up is skipped (it would train nothing)."""
-    warmup = cfg.warmup_epochs if cfg.epochs > cfg.warmup_epochs else 0
-    if epoch < warmup:
-        return cfg.warmup_lr
-    span = max(1, cfg.epochs - warmup)
-    t = (epoch - warmup) / span
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+    """The learning rate of ``epoch`` under ``cfg.schedule`` (suite/schedules.py)."""
+    return schedules.lr_at(epoch, cfg)
+
+
+def seen_per_epoch(n: int, cfg: TrainingConfig) -> int:
+    """Training images one epoch consumes (a dropped last batch is not seen)."""
+    return n - n % cfg.batch_size if cfg.drop_last and n >= cfg.batch_size else n
 
 
 def _optimizer(params, cfg: TrainingConfig) -> torch.optim.Optimizer:
@@ -96,8 +95,8 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
         method.train()
         t0 = time.perf_counter()
         total, correct, seen = 0.0, 0, 0
-        batches = (feature_batches(features, labels, cfg.batch_size, True, spec.seed, epoch) if use_features
-                   else loader(train, transform, cfg.batch_size, True, spec.seed, epoch))
+        batches = (feature_batches(features, labels, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last)
+                   if use_features else loader(train, transform, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last))
         for batch in batches:
             batch = {k: v.to(run.device, non_blocking=True) for k, v in batch.items()}
             optimizer.zero_grad(set_to_none=True)
@@ -130,7 +129,7 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
                                         "epochs": epochs})
         if run.on_epoch:
             run.on_epoch({**record, "epochs_total": cfg.epochs})
-    images = len(train) * cfg.epochs
+    images = seen_per_epoch(len(train), cfg) * cfg.epochs
     return StageResult({"stage": stage, "num_train": len(train), "train_seconds": train_seconds,
                         "final_train_loss": loss_value,
                         "train_images_per_s": images / train_seconds if train_seconds > 0 else None}, epochs)

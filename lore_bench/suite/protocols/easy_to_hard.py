@@ -3,9 +3,10 @@
 Easy stage: the first N images per class in herding order of the frozen
 backbone's features. Hard stage: the images the easy-stage model misclassifies,
 the N with the latest herding rank per class; training continues from the
-easy-stage weights with a fresh optimizer for ``hard_epochs`` (5) at
-``hard_lr`` 5e-4 cosine to ``hard_min_lr`` 1e-4 (LORE's recipe, used for every
-method), no warm-up.
+easy-stage weights with a fresh optimizer, no warm-up, for the budget of
+:func:`hard_stage_budget` (LORE's recipe by default: 5 epochs at 5e-4 cosine to
+1e-4, for every method; LORE's own recipe per dataset). The hard row's
+``training_config`` is the budget that stage ran.
 
 Deviation: the paper ranks the hard stage "with the easy-stage model's
 features"; methods expose logits, not features, so both stages rank on the
@@ -25,6 +26,7 @@ from ..engine.evaluate import predict
 from ..engine.fit import fit, image_features
 from ..engine.rows import result_row
 from ..grid import classification_grid
+from ..spec import canonical_json
 from .base import Protocol, ProtocolInputs, register_protocol
 from .few_shot import zero_shot_config
 
@@ -36,6 +38,22 @@ class EasyToHardConfig:
     hard_lr: float = field(default=5e-4, metadata={"min": 0})
     hard_min_lr: float = field(default=1e-4, metadata={"min": 0})
     eval_subset: int = field(default=0, metadata={"min": 0})
+
+
+#: protocol key -> the hard stage's training field it sets
+HARD_KEYS = {"hard_epochs": "epochs", "hard_lr": "lr", "hard_min_lr": "min_lr"}
+
+
+def hard_stage_budget(spec, method_cls) -> dict:
+    """The hard stage's epochs / lr / min_lr: the protocol's defaults (LORE's
+    recipe: 5 epochs, 5e-4 cosine to 1e-4), then the method's recipe for this
+    dataset (``Method.hard_stage_training``), then the keys the suite sets."""
+    defaults = EasyToHardConfig()
+    budget = {field: getattr(defaults, key) for key, field in HARD_KEYS.items()}
+    recipe = method_cls.hard_stage_training(spec.dataset, spec.shots, spec.recipe, backbone=spec.backbone)
+    budget.update({k: recipe[k] for k in budget if k in recipe})
+    budget.update({HARD_KEYS[k]: v for k, v in spec.protocol_config.items() if k in HARD_KEYS})
+    return budget
 
 
 @register_protocol
@@ -67,10 +85,10 @@ class EasyToHard(Protocol):
         predictions = predict(run, train_full)
         hard_idx = select_hard(features, labels, predictions, spec.shots, cfg.difficulty)
         confusing = torch.as_tensor(predictions[hard_idx], dtype=torch.long).to(run.device)
-        hard_cfg = replace(run.training, epochs=cfg.hard_epochs, lr=cfg.hard_lr, min_lr=cfg.hard_min_lr,
-                           warmup_epochs=0)
+        hard_cfg = replace(run.training, warmup_epochs=0, **hard_stage_budget(spec, type(run.method)))
         # LORE's push term: for the hard stage, the easy-stage model's mistakes.
         hard = fit(run, trial.train_subset(hard_idx), "hard", hard_cfg,
                    after_prepare=lambda: run.method.set_confusing_labels(confusing))
-        rows.append(result_row(run, hard, trial.test, train_full, hard_idx))
+        rows.append({**result_row(run, hard, trial.test, train_full, hard_idx),
+                     "training_config": canonical_json(hard_cfg.to_dict())})  # the budget this stage ran
         return TrialOutput(rows, easy.epochs + hard.epochs)

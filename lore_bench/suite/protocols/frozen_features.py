@@ -24,7 +24,7 @@ from ...results.schema import STATUS_OK
 from ..engine.checkpoint import StageCheckpoint
 from ..engine.context import TrialOutput, build_method
 from ..engine.rows import base_row
-from ..grid import resolve_method_config, resolve_training
+from ..grid import resolved
 from ..spec import TrialSpec
 from .base import Protocol, ProtocolInputs, register_protocol
 
@@ -93,6 +93,7 @@ class FrozenFeatures(Protocol):
                 for dataset in suite.datasets:
                     specs.append(TrialSpec(method=entry.name, dataset=dataset, backbone=backbone, shots=0, seed=0,
                                            protocol=cls.name, task=FROZEN_DATASETS[dataset],
+                                           recipe=entry.recipe or suite.recipe,
                                            method_config=method_config, training={},
                                            protocol_config=protocol_config, plugin=entry.plugin, suite=suite.name,
                                            data_root=suite.data_root))
@@ -123,9 +124,9 @@ def _white_box_source(suite, cfg: FrozenFeaturesConfig, entry, method_cls, backb
                           "trains it, e.g. white_box: {dataset: imagenet, shots: 16, seed: 1}", field="white_box")
     shots, seed = int(wb.get("shots", 16)), int(wb.get("seed", 1))
     return TrialSpec(method=entry.name, dataset=wb["dataset"], backbone=backbone, shots=shots, seed=seed,
-                     method_config=resolve_method_config(method_cls, wb["dataset"], shots, entry.config),
-                     training=resolve_training(method_cls, wb["dataset"], shots, suite.training, entry.training),
-                     plugin=entry.plugin, suite=suite.name, data_root=suite.data_root)
+                     plugin=entry.plugin, suite=suite.name, data_root=suite.data_root,
+                     **resolved(method_cls, wb["dataset"], shots, backbone, "few_shot", entry.recipe or suite.recipe,
+                                entry.config, suite.training, entry.training))
 
 
 def load_white_box(source: TrialSpec, backbone, device, checkpoint_dir):
