@@ -19,6 +19,7 @@ from typing import Callable
 import ray
 from ray import tune
 
+from ..errors import user_error_line
 from ..results.schema import STATUS_FAILED, STATUS_OK
 from ..results.store import ResultsStore
 from .engine import base_row
@@ -103,7 +104,9 @@ class StoreCallback(tune.Callback):
                "error": error}
         self.store.write_trial([row])
         self.summary.failed += 1
-        last_line = error.strip().splitlines()[-1] if error.strip() else "error"
+        # A data problem carries its one actionable line (file and what is wrong) marked;
+        # anything else shows the traceback's last line.
+        last_line = user_error_line(error) or (error.strip().splitlines()[-1] if error.strip() else "error")
         self.summary.errors.append(f"{spec.short()}: {last_line}")
         self._finished(trial, f"{spec.short()}: FAILED ({last_line})")
 
