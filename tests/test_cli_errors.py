@@ -348,3 +348,18 @@ def test_a_valid_image_still_decodes(tmp_path):
     path = tmp_path / "ok.png"
     Image.fromarray(np.zeros((4, 5), np.uint8)).save(path)
     assert open_rgb(path).mode == "RGB" and open_rgb(path).size == (5, 4)
+
+
+def test_the_report_lists_a_data_error_by_its_file(tmp_path):
+    import pandas as pd
+
+    from lore_bench.benchmarks.base import DataFileError
+    from lore_bench.plots.tables import problems_table
+
+    def decode():
+        raise DataFileError("cannot decode /d/x.jpg: truncated")
+
+    error = _ray_like_error_text(_raised(decode))
+    rows = pd.DataFrame([{"status": "failed", "method": "coop", "dataset": "dtd", "backbone": "b", "protocol": "few_shot",
+                          "stage": "main", "shots": 1, "seed": 1, "error": error}])
+    assert problems_table(rows).rows[0][-1].text == "cannot decode /d/x.jpg: truncated"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..errors import user_error_line
 from .aggregate import (
     AVERAGE, MISSING, PAPER_DATASETS, PAPER_METHODS, fmt_count, fmt_mean_std,
     fmt_num, gflops, ordered, overall_average, seed_stats,
@@ -200,7 +201,8 @@ def problems_table(problems: pd.DataFrame) -> Table:
     cells = []
     for r in problems.itertuples():
         err = r.error.strip().splitlines() if isinstance(r.error, str) else []
-        first = err[-1] if err else ""  # a traceback's last line says what went wrong
+        # a data error's marked line names the file; otherwise a traceback's last line says what went wrong
+        first = (user_error_line(r.error) if err else None) or (err[-1] if err else "")
         cells.append([Cell(r.status), Cell(r.method), Cell(r.dataset), Cell(r.backbone),
                       Cell(r.protocol if r.stage == "main" else f"{r.protocol}/{r.stage}"),
                       Cell(str(r.shots)), Cell(str(r.seed)), Cell(first[:200] or MISSING)])
