@@ -70,9 +70,6 @@ class Suite:
     tasks: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
-
-_Checker = Checker  # the name used before checks.py existed
-
 TRAINING_RANGES = {"epochs": AT_LEAST_0, "lr": POSITIVE, "batch_size": AT_LEAST_1, "momentum": Range(0, 1, high_open=True),
                    "weight_decay": AT_LEAST_0, "warmup_epochs": AT_LEAST_0, "warmup_lr": AT_LEAST_0,
                    "min_lr": AT_LEAST_0, "eval_batch_size": AT_LEAST_1}
@@ -111,8 +108,7 @@ def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
     try:
         data, lines = load_with_lines(text, file)
     except YamlShapeError as err:
-        raise SuiteError(file, err.line, "(structure)", err.problem,
-                         "a suite is a short mapping; see suite.yaml for one") from None
+        raise SuiteError(file, err.line, "(structure)", err.problem, err.fix) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]

@@ -19,9 +19,9 @@ class YamlShapeError(yaml.YAMLError):
     """Valid YAML that is not a plausible suite (too large once expanded, a
     non-scalar or duplicate key); ``line`` is where the problem is."""
 
-    def __init__(self, problem: str, line: int | None):
+    def __init__(self, problem: str, line: int | None, fix: str = "a suite is a short mapping; see suite.yaml"):
         super().__init__(problem)
-        self.problem, self.line = problem, line
+        self.problem, self.line, self.fix = problem, line, fix
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -101,7 +101,8 @@ class _Converter:
                 continue
             key = self.loader.construct_object(key_node)
             if key in seen:
-                raise YamlShapeError(f"key '{key}' appears twice in this mapping (first on line {seen[key]})", line)
+                raise YamlShapeError(f"key '{key}' appears twice in this mapping (first on line {seen[key]})", line,
+                                     "keep one of them (YAML would silently use the last)")
             seen[key] = line
 
 
