@@ -26,11 +26,11 @@ from hypothesis import strategies as st  # noqa: E402
 from cli_inprocess import DEFAULT_SUITE, MAX_LINES, assert_clear_error, run_cli  # noqa: E402
 
 _common = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("lore-bench-fast", max_examples=25, derandomize=True, **_common)
+settings.register_profile("lore-bench-fast", max_examples=20, derandomize=True, **_common)
 settings.register_profile("deep", max_examples=1500, **_common)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "lore-bench-fast"))
 # a valid command line is a full dry run (~0.5 s): fewer of those by default
-FEW = min(15, settings().max_examples) if settings().derandomize else settings().max_examples // 3
+FEW = min(10, settings().max_examples) if settings().derandomize else settings().max_examples // 3
 
 BASE = yaml.safe_load(DEFAULT_SUITE.read_text())
 WORK = Path(tempfile.mkdtemp(prefix="lb-fuzz-"))  # cwd of every run: the suite's relative `results` lands here
