@@ -1,15 +1,22 @@
 """`lore-bench` command line: parses arguments and calls the layers below.
 
-Exit codes: 0 ok, 1 some trials failed, 2 bad input (suite file, flags).
+Exit codes: 0 ok; 1 some trials failed; 2 bad input (a suite file, a flag,
+a name, a path, a data or store file): a short message naming it, what was
+expected and a fix, no traceback (``--debug`` adds one); 3 an internal error,
+a bug in lore-bench: the traceback, and a line that says so; 130 interrupted.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import traceback
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from .errors import DataError, UserError, did_you_mean
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 SUITES_DIR = Path(__file__).resolve().parent / "suites"  # the paper's suites, shipped as package data
 
 EPILOG = """examples:
@@ -23,11 +30,84 @@ EPILOG = """examples:
 """
 
 
+class _ArgumentError(Exception):
+    """argparse found a mistake on the command line (main prints it, exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # instead of argparse's usage + SystemExit(2): one message, with a did-you-mean
+        choice = re.search(r"invalid choice: '(.*?)' \(choose from (.*)\)", message)
+        if choice:
+            message += did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+        prog = self.prog
+        unknown = re.match(r"unrecognized arguments: (\S+)", message)
+        if unknown:  # argparse reports these from the top parser: name the command they were given to
+            command = _command_parser(self, self.argv or [])
+            prog = command.prog
+            flag = unknown.group(1).split("=")[0]
+            if flag.startswith("-"):
+                message += _flag_hint(flag, command, self)
+        raise _ArgumentError(f"{prog}: {message}\n  fix: `{prog} --help` lists the arguments")
+
+    argv: list[str] | None = None
+
+
+def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The (sub)command parser that ``argv`` invokes (``lore-bench data doctor`` -> doctor's)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for i, token in enumerate(argv):
+                if token in action.choices:
+                    return _command_parser(action.choices[token], argv[i + 1:])
+    return parser
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    return sorted({o for action in parser._actions for o in action.option_strings if o.startswith("--")})
+
+
+def _flag_hint(flag: str, command: argparse.ArgumentParser, top: argparse.ArgumentParser) -> str:
+    """A did-you-mean among the command's flags (compared without dashes), or
+    the other commands that take this flag."""
+    own = [o for o in _option_strings(command) if o != flag]
+    hint = did_you_mean(flag.lstrip("-"), [o.lstrip("-") for o in own]).replace("'", "'--", 1)
+    if hint:
+        return hint
+    others = [sub.prog for action in top._actions if isinstance(action, argparse._SubParsersAction)
+              for sub in action.choices.values() if flag in _option_strings(sub)]
+    return f"; {flag} belongs to {' and '.join(f'`{p}`' for p in others)}" if others else ""
+
+
+def _int_range(low: int, high: int | None = None, note: str = ""):
+    """An argparse ``type`` for integers in [low, high], with an error that says the range."""
+    wanted = f"an integer >= {low}" if high is None else f"an integer in {low}..{high}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}{note}, got '{text}'") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {wanted}{note}, got {value}")
+        return value
+
+    return parse
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a non-empty value")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lore-bench", description="Benchmark parameter-efficient transfer methods "
+    p = _Parser(prog="lore-bench", description="Benchmark parameter-efficient transfer methods "
                                 "(LORE, CoOp, VPT, ...) for pre-trained ViTs, orchestrated with Ray Tune.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error in the input too")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    debug = _Parser(add_help=False)  # --debug after the command too; SUPPRESS keeps a --debug given before it
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     def suite_args(sp):
         sp.add_argument("suite", help="suite YAML file, or the name of a shipped suite (lore-bench ls suites)")
@@ -35,58 +115,86 @@ def _parser() -> argparse.ArgumentParser:
                         help="override a suite value, e.g. --set training.epochs=2 or "
                              "--set methods.coop.training.lr=0.01 (repeatable; value is YAML)")
 
-    run = sub.add_parser("run", help="run a suite (skips trials already stored)", formatter_class=argparse.RawDescriptionHelpFormatter,
+    run = sub.add_parser("run", help="run a suite (skips trials already stored)", parents=[debug],
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
                          description="Expand the suite into trials, skip those already stored as ok, run the rest "
                                      "with Ray Tune and store every result in Parquet.")
     suite_args(run)
     run.add_argument("--only", metavar="KEY=V[,V...][,KEY=V...]",
                      help="run a subset: keys method, dataset, backbone, shots, seed, protocol")
     run.add_argument("--dry-run", action="store_true", help="print the trial table and count; start nothing")
-    run.add_argument("--results", help="results directory (default: the suite's 'results', else ./results)")
-    run.add_argument("--address", help="join a Ray cluster (e.g. auto, ray://head:10001); default RAY_ADDRESS or a local Ray")
+    run.add_argument("--results", type=_non_empty,
+                     help="results directory (default: the suite's 'results', else ./results)")
+    run.add_argument("--address", type=_non_empty,
+                     help="join a Ray cluster (e.g. auto, ray://head:10001); default RAY_ADDRESS or a local Ray")
     run.add_argument("--no-dashboard", action="store_true", help="start the local Ray without its dashboard")
-    run.add_argument("--dashboard-host", default=None, help="dashboard bind address (default 127.0.0.1: this machine only)")
-    run.add_argument("--dashboard-port", type=int, default=None)
+    run.add_argument("--dashboard-host", type=_non_empty, default=None,
+                     help="dashboard bind address (default 127.0.0.1: this machine only)")
+    run.add_argument("--dashboard-port", type=_int_range(1, 65535), default=None, help="dashboard port (default 8265)")
     run.add_argument("--no-auth", action="store_true", help="turn Ray's token authentication off (trusted networks only)")
-    run.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
-    run.add_argument("--max-concurrent", type=int, help="at most this many trials at once")
-    run.add_argument("--retries", type=int, help="retries of a failed trial (default: the suite's, else 1)")
+    run.add_argument("--num-cpus", type=_int_range(1), help="CPUs of the local Ray (default: all)")
+    run.add_argument("--max-concurrent", type=_int_range(0, note=" (0: as many as the resources allow)"),
+                     help="at most this many trials at once (0: no limit beyond the resources)")
+    run.add_argument("--retries", type=_int_range(0), help="retries of a failed trial (default: the suite's, else 1)")
     run.add_argument("--verbose", action="store_true", help="forward the workers' logs to this terminal")
 
-    val = sub.add_parser("validate", help="check a suite file without starting Ray")
+    val = sub.add_parser("validate", help="check a suite file without starting Ray", parents=[debug])
     suite_args(val)
 
-    rep = sub.add_parser("report", help="tables and plots from the stored results")
-    rep.add_argument("--results", default="results", help="results directory (default ./results)")
+    rep = sub.add_parser("report", help="tables and plots from the stored results", parents=[debug])
+    rep.add_argument("--results", type=_non_empty, default="results", help="results directory (default ./results)")
     rep.add_argument("--suite", help="only this suite's rows")
-    rep.add_argument("--out", default="reports", help="output directory (default ./reports)")
+    rep.add_argument("--out", type=_non_empty, default="reports", help="output directory (default ./reports)")
     rep.add_argument("--format", default="md,tex,csv,html", help="comma-separated: md,tex,csv,html")
 
-    ls = sub.add_parser("ls", help="list methods, datasets, backbones, protocols or suites")
+    ls = sub.add_parser("ls", help="list methods, datasets, backbones, protocols or suites", parents=[debug])
     ls.add_argument("what", choices=["methods", "datasets", "backbones", "protocols", "suites"])
 
-    data = sub.add_parser("data", help="dataset tools")
-    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
-    doctor = data_sub.add_parser("doctor", help="which datasets are prepared, which are missing, how to get them")
+    data = sub.add_parser("data", help="dataset tools", parents=[debug])
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser)
+    doctor = data_sub.add_parser("doctor", help="which datasets are prepared, which are missing or broken, how to get them",
+                                 parents=[debug])
     doctor.add_argument("name", nargs="?", help="one dataset (default: all)")
-    doctor.add_argument("--root", help=f"data root (default ${'LORE_BENCH_DATA'} or ~/lore_bench_data)")
+    doctor.add_argument("--root", type=_non_empty, help="data root (default $LORE_BENCH_DATA or ~/lore_bench_data)")
+    doctor.add_argument("--deep", action="store_true",
+                        help="decode every image (default: a sample of each split)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    parser.argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    except _ArgumentError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from .suite.config import SuiteError
-
+    debug = getattr(args, "debug", False)
     try:
         handler = {"run": _run, "validate": _validate, "report": _report, "ls": _ls, "data": _data}[args.command]
         return handler(args)
-    except SuiteError as err:
-        print(f"error: {err.render()}", file=sys.stderr)
+    except (UserError, DataError) as err:
+        if debug:
+            traceback.print_exc()
+        text = err.render() if isinstance(err, UserError) else _data_error_text(err)
+        print(f"error: {text}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted; stored results are kept — rerun the same command to continue", file=sys.stderr)
         return 130
+    except Exception as err:  # not the input: a bug; the traceback is what a report needs
+        traceback.print_exc()
+        print(f"\nlore-bench: internal error ({type(err).__name__}) — a bug in lore-bench, not in your input. "
+              "Please report it with the command line and the traceback above.", file=sys.stderr)
+        return EXIT_BUG
+
+
+def _data_error_text(err: DataError, max_lines: int = 15) -> str:
+    from .errors import strip_marker
+
+    lines = strip_marker(err.message).splitlines()
+    return "\n".join(lines[:max_lines] + (["..."] if len(lines) > max_lines else []))
 
 
 def suite_path(name_or_path: str) -> Path:
@@ -104,13 +212,8 @@ def _load(args):
 
     suite = load_suite(suite_path(args.suite), args.overrides)
     specs = expand(suite)
-    if getattr(args, "only", None):
-        try:
-            specs = apply_only(specs, parse_only(args.only))
-        except ValueError as err:
-            from .suite.config import SuiteError
-
-            raise SuiteError("--only", None, "--only", str(err)) from None
+    if getattr(args, "only", None) is not None:
+        specs = apply_only(specs, parse_only(args.only), args.only)
     return suite, specs
 
 
@@ -127,6 +230,7 @@ def _run(args) -> int:
 
     suite, specs = _load(args)
     results = args.results or suite.results
+    _check_writable_dir(results, "--results" if args.results else f"{args.suite}: results", create=not args.dry_run)
     if args.dry_run:
         from .results.store import ResultsStore
         from .suite.plan import pending_specs, with_dependencies
@@ -176,26 +280,27 @@ def _print_summary_table(results: str, suite_name: str) -> None:
 
 
 def _report(args) -> int:
+    from .plots.aggregate import ReportError
     from .plots.report import build_report, markdown_summary
     from .results.store import ResultsStore
 
+    formats = _report_formats(args.format)
     df = ResultsStore(args.results).trials()
-    if args.suite and not df.empty and args.suite not in set(df["suite"]):
-        known = ", ".join(sorted(set(df["suite"]))) or "(none)"
-        print(f"error: no rows of suite '{args.suite}' in {args.results}; stored suites: {known}", file=sys.stderr)
-        return EXIT_USAGE
     if df.empty:
-        print(f"error: no results in {args.results}; run a suite first (lore-bench run suite.yaml)", file=sys.stderr)
-        return EXIT_USAGE
+        raise UserError("--results", f"no results in '{args.results}'",
+                        fix="run a suite first (lore-bench run suite.yaml), or give --results the directory it wrote")
+    if args.suite and args.suite not in set(df["suite"]):
+        stored = sorted(set(df["suite"]))
+        raise UserError("--suite", f"no rows of suite '{args.suite}' in {args.results}" + did_you_mean(args.suite, stored),
+                        fix=f"stored suites: {', '.join(stored) or '(none)'}")
+    _check_writable_dir(args.out, "--out", create=True, example="./reports")
     if args.suite:
         df = df[df["suite"] == args.suite]
     print(markdown_summary(df))
-    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     try:
         summary = build_report(args.results, args.out, formats=formats, suite=args.suite)
-    except ValueError as err:  # ReportError and unknown formats: a message, not a traceback
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    except ReportError as err:  # nothing to report: a message, not a traceback
+        raise UserError("report", str(err)) from None
     print(summary)
     return EXIT_OK
 
@@ -241,9 +346,49 @@ def _ls(args) -> int:
 def _data(args) -> int:
     from .benchmarks.doctor import doctor_all, format_reports
 
-    reports = doctor_all([args.name] if args.name else None, args.root)
-    print(format_reports(reports))
+    if args.root and Path(args.root).expanduser().exists() and not Path(args.root).expanduser().is_dir():
+        raise UserError("--root", f"'{args.root}' is a file, not a directory", fix="give the folder that holds the datasets")
+    reports = doctor_all([args.name] if args.name else None, args.root, deep=args.deep)
+    print(format_reports(reports, root=args.root))
     return EXIT_OK
+
+
+def _report_formats(text: str) -> tuple[str, ...]:
+    from .plots.report import FORMATS
+
+    formats = tuple(f.strip() for f in text.split(",") if f.strip())
+    for f in formats:
+        if f not in FORMATS:
+            raise UserError("--format", f"unknown format '{f}'" + did_you_mean(f, FORMATS),
+                            fix=f"choose from {', '.join(FORMATS)} (comma-separated)")
+    if not formats:
+        raise UserError("--format", "no format given", fix=f"choose from {', '.join(FORMATS)} (comma-separated)")
+    return formats
+
+
+def _check_writable_dir(path: str, flag: str, create: bool, example: str = "./results") -> None:
+    """``path`` is, or can be made, a directory this process writes into. With
+    ``create`` false (a dry run) any directory made for the check is removed."""
+    import tempfile
+
+    target = Path(path).expanduser()
+    made = []
+    try:
+        if target.exists() and not target.is_dir():
+            raise NotADirectoryError(20, "it is a file, not a directory")
+        for parent in reversed([target, *target.parents]):
+            if not parent.exists():
+                parent.mkdir()
+                made.append(parent)
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as err:
+        raise UserError(flag, f"cannot write into '{path}': {err.strerror or err}",
+                        fix=f"choose a directory you can write, e.g. {example}") from None
+    finally:
+        if not create:
+            for directory in reversed(made):
+                directory.rmdir()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Callable, ClassVar, Sequence
 import numpy as np
 from PIL import Image
 
+from ..errors import DataError
 from ..plugins import Registry
 
 
@@ -26,9 +27,40 @@ def default_data_root() -> Path:
     return Path(os.environ.get(DATA_ROOT_ENV, "~/lore_bench_data")).expanduser()
 
 
-class DatasetMissingError(RuntimeError):
+class DatasetMissingError(DataError):
     """Raised when a dataset (or a piece of it) is not prepared on this machine.
     The message says what is missing, where it was expected and where it comes from."""
+
+
+class DataFileError(DataError):
+    """A dataset file that is there but cannot be read or decoded; the message
+    names the file and what is wrong with it."""
+
+
+def open_rgb(path: str | Path) -> Image.Image:
+    """The image file at ``path`` as RGB, decoded now (so a broken file fails here,
+    as a :class:`DataFileError` naming it, not later inside a transform)."""
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except FileNotFoundError:
+        raise DataFileError(f"image file not found: {path}") from None
+    except OSError as err:
+        if err.errno is not None:  # the file system said no (permissions, I/O error)
+            raise DataFileError(f"cannot read {path}: {err.strerror}") from None
+        raise DataFileError(f"cannot decode {path}: {_reason(err, path)}") from None
+    except (SyntaxError, ValueError, Image.DecompressionBombError) as err:  # PIL's other decoder errors
+        raise DataFileError(f"cannot decode {path}: {_reason(err, path)}") from None
+
+
+def _reason(err: Exception, path) -> str:
+    """PIL's message in words a user can act on, without the path it repeats."""
+    text = str(err).replace(f"'{path}'", "").strip(" :") or type(err).__name__
+    if "truncated" in text.lower():
+        return f"truncated, the file ends early (an interrupted download or copy?) [{text}]"
+    if "cannot identify image file" in text:
+        return "not an image file PIL can read (corrupt, or not an image)"
+    return text
 
 
 @dataclass
@@ -108,13 +140,42 @@ class Dataset:
     def load_split(self, split: str) -> ImageSplit:  # split: "train" | "test"
         raise NotImplementedError
 
-    def doctor(self) -> DoctorReport:
-        """Default check: try loading both splits."""
+    def doctor(self, deep: bool = False) -> DoctorReport:
+        """Default check: load both splits and decode a sample of their images (all with ``deep``)."""
         try:
-            counts = {s: len(self.load_split(s)) for s in ("train", "test")}
+            splits = {s: self.load_split(s) for s in ("train", "test")}
         except DatasetMissingError as err:
-            return DoctorReport(self.name, "missing", detail=str(err))
+            return DoctorReport(self.name, "missing", detail=err.message)
+        counts = {s: len(split) for s, split in splits.items()}
+        broken = [p for s, split in splits.items() for p in undecodable(split, s, deep)]
+        if broken:
+            return DoctorReport(self.name, "broken", counts, broken_detail(broken, deep))
         return DoctorReport(self.name, "found", counts)
+
+
+#: images per split that `data doctor` decodes without --deep (evenly spaced, so the same ones each time)
+DOCTOR_SAMPLE = 32
+
+
+def undecodable(split: ImageSplit, name: str, deep: bool = False) -> list[str]:
+    """One line per image of ``split`` that does not decode: every image with
+    ``deep``, else :data:`DOCTOR_SAMPLE` of them."""
+    n = len(split)
+    picks = range(n) if deep or n <= DOCTOR_SAMPLE else sorted({i * n // DOCTOR_SAMPLE for i in range(DOCTOR_SAMPLE)})
+    problems = []
+    for i in picks:
+        try:
+            split.load(i)
+        except DataError as err:
+            problems.append(f"{name}: {err.summary}")
+    return problems
+
+
+def broken_detail(problems: list[str], deep: bool, shown: int = 5) -> str:
+    scope = "every image checked" if deep else f"a sample of {DOCTOR_SAMPLE} per split checked; --deep checks all"
+    more = [f"... and {len(problems) - shown} more"] if len(problems) > shown else []
+    return "\n".join([f"{len(problems)} images do not decode ({scope}):", *problems[:shown], *more,
+                      "fix: download or extract those files again"])
 
 
 DATASETS: Registry = Registry("dataset", "lore_bench.benchmarks.datasets", "lore_bench.datasets", base=Dataset)

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import DATA_ROOT_ENV, Dataset, DatasetMissingError, DoctorReport, ImageSplit
+from .base import DATA_ROOT_ENV, Dataset, DatasetMissingError, DoctorReport, ImageSplit, broken_detail, undecodable
 from .splits.hashed import check_split_name, file_split
 
 
@@ -105,28 +105,38 @@ class PreparedDataset(Dataset):
                 CountMismatchWarning, stacklevel=3,
             )
 
-    def doctor(self) -> DoctorReport:
-        """found: split lists readable and every image present (detail warns when
-        counts differ from the paper); partial: the folder exists but a split
-        list or images are missing; missing: no folder."""
+    def doctor(self, deep: bool = False) -> DoctorReport:
+        """found: split lists readable, every image present and a sample of them
+        (all with ``deep``) decodes (detail warns when counts differ from the
+        paper); partial: the folder exists but a split list or images are
+        missing; broken: images are there but do not decode; missing: no folder."""
         try:
             index = self.index()
         except DatasetMissingError as err:
             status = "partial" if self.dataset_dir.exists() else "missing"
-            return DoctorReport(self.name, status, detail=str(err))
+            return DoctorReport(self.name, status, detail=err.message)
         counts = {split: len(paths) for split, (paths, _) in index.items.items()}
-        problems = []
-        for split, (paths, _) in index.items.items() if self.image_files else ():
+        problems, broken = [], []
+        for split, (paths, labels) in index.items.items() if self.image_files else ():
             absent = [p for p in paths if not (index.image_dir / p).is_file()]
             if absent:
                 problems.append(f"{len(absent)} of {len(paths)} {split} images missing under {index.image_dir} "
                                 f"(first: {absent[0]})")
+            gone = set(absent)
+            present = [(p, label) for p, label in zip(paths, labels) if p not in gone]
+            if present:
+                files = file_split(index.image_dir, [p for p, _ in present], [label for _, label in present])
+                broken += undecodable(files, split, deep)
         notes = [f"{split}: {counts.get(split)} images, the paper's table says {want}"
                  for split, want in self.expected_counts.items() if counts.get(split) != want]
         if len(index.classnames) != self.num_classes:
             notes.append(f"{len(index.classnames)} classes, the paper has {self.num_classes}")
         if problems:
             detail = "; ".join(problems + notes) + f"\nWhere to get it: {self.source}"
+            if broken:
+                detail += "\n" + broken_detail(broken, deep)
             return DoctorReport(self.name, "partial", counts, detail)
+        if broken:
+            return DoctorReport(self.name, "broken", counts, broken_detail(broken, deep) + f"\nWhere to get it: {self.source}")
         # usable; a split other than the paper's is worth a warning, not a refusal
         return DoctorReport(self.name, "found", counts, ("warning: " + "; ".join(notes)) if notes else "")

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import UserError
 from .schema import EPOCHS_SCHEMA, STATUS_OK, TRIALS_SCHEMA, conform
 
 ROW_KEY = ["trial_id", "stage", "eval_split"]
@@ -30,6 +31,18 @@ ROW_KEY = ["trial_id", "stage", "eval_split"]
 
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class StoreFileError(UserError):
+    """A file in the results store that is not a readable Parquet table."""
+
+
+def _read_table(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException) as err:
+        raise StoreFileError(str(path), f"not a readable Parquet file of the results store ({err})",
+                             fix="move it out of the store (a rerun recomputes that trial)") from None
 
 
 class ResultsStore:
@@ -69,7 +82,7 @@ class ResultsStore:
         files = sorted(directory.glob("*.parquet")) if directory.exists() else []
         if not files:
             return schema.empty_table().to_pandas()
-        tables = [pq.read_table(f) for f in files]
+        tables = [_read_table(f) for f in files]
         # Older schema versions: add the columns they lack as nulls.
         aligned = []
         for t in tables:

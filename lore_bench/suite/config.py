@@ -1,22 +1,30 @@
-"""Suite files: YAML (safe_load) -> a validated :class:`Suite`.
+"""Suite files: YAML (safe_load, bounded) -> a validated :class:`Suite`.
 
-Every mistake is a :class:`SuiteError` naming the file, the line, the field and,
-where one exists, the nearest valid name — the CLI prints it and exits with
-code 2, without a traceback. ``--set key.path=value`` overrides are applied
-before validation, so they are checked the same way.
+Every mistake is a :class:`SuiteError` naming the file, the line, the field,
+what was expected and, where one exists, the nearest valid name — the CLI
+prints it and exits with code 2, without a traceback. ``--set key.path=value``
+overrides are applied before validation, so they are checked the same way
+(and an error in a value they gave names the ``--set``).
 """
 from __future__ import annotations
 
-import copy
+import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..plugins import UnknownNameError, nearest
+from ..errors import describe
+from ..plugins import UnknownNameError
+from .checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, Checker, Range, SuiteError
+from .overrides import apply_overrides
 from .training import TrainingConfig
-from .yaml_lines import line_of, load_with_lines
+from .yaml_lines import YamlShapeError, load_with_lines
+
+MAX_SUITE_BYTES = 1 << 20  # the largest shipped suite is ~3 KB
 
 TOP_LEVEL = {
     "name": str, "description": str, "results": str, "data_root": (str, type(None)),
@@ -24,23 +32,12 @@ TOP_LEVEL = {
     "training": dict, "resources": dict, "ray": dict, "tasks": dict, "recipe": str,
 }
 #: The keys of the ``protocol:`` section every protocol shares; the rest belong
-#: to the protocol's own Config (lore_bench.suite.protocols).
+#: to the protocol's own Config (lore_bench.suite.protocols), which checks them.
 COMMON_PROTOCOL_KEYS = {"name": str, "plugin": str, "shots": list, "seeds": list}
 RESOURCE_KEYS = {"cpu": (int, float), "gpu": (int, float), "max_concurrent": int, "retries": int}
 RAY_KEYS = {"address": (str, type(None)), "dashboard": bool, "dashboard_host": str, "dashboard_port": int,
             "auth": bool, "num_cpus": (int, type(None)), "num_gpus": (int, type(None))}
 DEFAULT_RESOURCES = {"cpu": 1, "gpu": 0, "max_concurrent": 0, "retries": 1}
-
-
-class SuiteError(Exception):
-    def __init__(self, file: str, line: int | None, field: str, message: str, fix: str | None = None):
-        self.file, self.line, self.field, self.message, self.fix = file, line, field, message, fix
-        super().__init__(self.render())
-
-    def render(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        text = f"{where}: {self.field}: {self.message}"
-        return text + (f"\n  fix: {self.fix}" if self.fix else "")
 
 
 @dataclass(frozen=True)
@@ -73,150 +70,106 @@ class Suite:
     description: str = ""
     recipe: str = "lore_bench"  # authors | paper | lore_bench (lore_bench.methods.recipes)
 
-
-class _Checker:
-    """Validation helpers that know the file and the line of every key."""
-
-    def __init__(self, file: str, lines: dict):
-        self.file, self.lines = file, lines
-
-    def fail(self, path: tuple, message: str, fix: str | None = None) -> None:
-        dotted = ".".join(str(p) for p in path) or "(top level)"
-        raise SuiteError(self.file, line_of(self.lines, path), dotted, message, fix)
-
-    def keys(self, data: dict, allowed: dict, path: tuple) -> None:
-        for key, value in data.items():
-            if key not in allowed:
-                near = nearest(str(key), allowed)
-                self.fail(path + (key,), f"unknown key '{key}'" + (f"; did you mean '{near}'?" if near else ""),
-                          f"allowed keys here: {', '.join(sorted(allowed))}")
-            expected = allowed[key]
-            if expected is not None and not _is_type(value, expected):
-                self.fail(path + (key,), f"expected {_type_name(expected)}, got {type(value).__name__} ({value!r})")
-
-    def name_in(self, value: Any, known: list[str], kind: str, path: tuple, fix: str) -> None:
-        if not isinstance(value, str):
-            self.fail(path, f"expected a {kind} name, got {value!r}")
-        if value not in known:
-            near = nearest(value, known)
-            self.fail(path, f"unknown {kind} '{value}'" + (f"; did you mean '{near}'?" if near else ""),
-                      fix + f" Known: {', '.join(known)}")
-
-    def int_list(self, values: list, path: tuple, minimum: int) -> list[int]:
-        for i, v in enumerate(values):
-            if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
-                self.fail(path + (i,), f"expected an integer >= {minimum}, got {v!r}")
-        return list(values)
+TRAINING_RANGES = {"epochs": AT_LEAST_0, "lr": POSITIVE, "batch_size": AT_LEAST_1, "momentum": Range(0, 1, high_open=True),
+                   "weight_decay": AT_LEAST_0, "warmup_epochs": AT_LEAST_0, "warmup_lr": AT_LEAST_0,
+                   "min_lr": AT_LEAST_0, "eval_batch_size": AT_LEAST_1}
+TRAINING_INTS = {"epochs", "batch_size", "warmup_epochs", "eval_batch_size"}
+RESOURCE_RANGES = {"cpu": POSITIVE, "gpu": AT_LEAST_0, "max_concurrent": AT_LEAST_0, "retries": AT_LEAST_0}
+RAY_RANGES = {"dashboard_port": Range(1, 65535), "num_cpus": AT_LEAST_1, "num_gpus": AT_LEAST_0}
+INTEGER_KEYS = {"max_concurrent", "retries", "dashboard_port", "num_cpus", "num_gpus",
+                "shots", "seed"}
 
 
-def _is_type(value: Any, expected: Any) -> bool:
-    types = expected if isinstance(expected, tuple) else (expected,)
-    if isinstance(value, bool) and bool not in types:
-        return False
-    if float in types and isinstance(value, int) and not isinstance(value, bool):
-        return True
-    return isinstance(value, types)
-
-
-def _type_name(expected: Any) -> str:
-    types = expected if isinstance(expected, tuple) else (expected,)
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true/false", list: "a list",
-             dict: "a mapping", type(None): "null"}
-    return " or ".join(names.get(t, t.__name__) for t in types)
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``a.b.c=value`` -> (["a", "b", "c"], parsed value); the value is YAML."""
-    if "=" not in text:
-        raise ValueError(f"--set '{text}' must look like key.path=value")
-    key, raw = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else None
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    data = copy.deepcopy(data)
-    for text in overrides:
-        keys, value = parse_override(text)
-        node = data
-        for k in keys[:-1]:
-            if not isinstance(node.get(k), dict):
-                node[k] = {}
-            node = node[k]
-        node[keys[-1]] = value
-    return data
+def read_suite_text(path: Path) -> str:
+    """The file's text: at most :data:`MAX_SUITE_BYTES`, UTF-8 (a BOM is allowed)."""
+    file = str(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SUITE_BYTES + 1)
+    except OSError as err:
+        raise SuiteError(file, None, "(file)", f"cannot read the suite: {err.strerror or err}",
+                         "check the path; `lore-bench ls suites` lists the shipped suites") from None
+    if len(raw) > MAX_SUITE_BYTES:
+        raise SuiteError(file, None, "(file)", f"larger than {MAX_SUITE_BYTES // 1024} KiB; a suite file is a few KB",
+                         "is this the right file? a suite is a short YAML file (see suite.yaml)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise SuiteError(file, line, "(encoding)", f"not UTF-8 text: byte 0x{raw[err.start]:02x} cannot be decoded",
+                         "save the file as UTF-8 (a suite is a YAML text file)") from None
 
 
 def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
     path = Path(path)
     file = str(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise SuiteError(file, None, "(file)", f"cannot read the suite: {err.strerror}",
-                         "check the path; `lore-bench ls suites` lists the shipped suites") from None
+    text = read_suite_text(path)
     try:
         data, lines = load_with_lines(text, file)
+    except YamlShapeError as err:
+        raise SuiteError(file, err.line, "(structure)", err.problem, err.fix) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        raise SuiteError(file, mark.line + 1 if mark else None, "(syntax)", f"not valid YAML: {getattr(err, 'problem', err)}",
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SuiteError(file, mark.line + 1 if mark else None, "(syntax)", f"not valid YAML: {problem}",
                          "check indentation and quoting near this line") from None
     if not isinstance(data, dict):
-        raise SuiteError(file, 1, "(top level)", "a suite is a mapping of keys (name, methods, datasets, ...)")
-    try:
-        data = apply_overrides(data, overrides or [])
-    except ValueError as err:
-        raise SuiteError(file, None, "--set", str(err)) from None
-    return validate(data, _Checker(file, lines), path)
+        raise SuiteError(file, 1, "(top level)", f"a suite is a mapping of keys (name, methods, datasets, ...), "
+                         f"got {describe(data)}", "start from suite.yaml")
+    data, overridden = apply_overrides(data, overrides or [])
+    return validate(data, Checker(file, lines, overridden), path)
 
 
-def validate(data: dict, check: _Checker, path: Path) -> Suite:
-    from ..backbones import BACKBONE_KEYS, BACKBONE_TYPES, NAMED_BACKBONES
+def validate(data: dict, check: Checker, path: Path) -> Suite:
+    from ..backbones import NAMED_BACKBONES
 
+    check.plain(data)
     check.keys(data, TOP_LEVEL, ())
     for required in ("methods", "datasets", "backbones"):
         if required not in data:
-            check.fail((), f"missing required key '{required}'")
-    backbones = data["backbones"]
+            check.fail((), f"missing required key '{required}'", "see suite.yaml for a complete suite")
+    for key in ("name", "results", "data_root"):
+        if data.get(key) == "":
+            check.fail((key,), "expected a non-empty string, got ''", f"remove '{key}' for the default")
+    backbones = check.non_empty_list(data["backbones"], ("backbones",), "backbones", "backbones: [micro_clip]")
     for i, b in enumerate(backbones):
         if isinstance(b, dict):
-            check.keys(b, {k: None for k in BACKBONE_KEYS | {"name"}}, ("backbones", i))
-            if "arch" not in b:
-                check.fail(("backbones", i), "an inline backbone needs 'arch' (and 'type': open_clip|timm)")
-            if "plugin" not in b and b.get("type", "open_clip") not in BACKBONE_TYPES:
-                check.name_in(b["type"], BACKBONE_TYPES.names(), "backbone type", ("backbones", i, "type"),
-                              "a new family is a plugin: 'plugin: pkg.module:build' or the entry-point group "
-                              "lore_bench.backbones.")
+            _check_inline_backbone(check, b, ("backbones", i))
         else:
             check.name_in(b, sorted(NAMED_BACKBONES), "backbone", ("backbones", i),
                           "use a named backbone or an inline {type, arch, pretrained}.")
-    protocol = data.get("protocol", {}) or {}
+    protocol = check.mapping(data.get("protocol"), ("protocol",), "protocol options", "protocol: {name: few_shot}")
     proto_name, proto_plugin, protocol_config, known = _protocol_section(check, protocol)
-    datasets = data["datasets"]
+    datasets = check.non_empty_list(data["datasets"], ("datasets",), "datasets", "datasets: [mnist]")
     for i, d in enumerate(datasets):
         check.name_in(d, known, "dataset", ("datasets", i), "`lore-bench ls datasets` lists them.")
-    shots = check.int_list(protocol.get("shots", [16]), ("protocol", "shots"), 1)
-    seeds = check.int_list(protocol.get("seeds", [1, 2, 3]), ("protocol", "seeds"), 0)
-    training = data.get("training", {}) or {}
+    shots = check.int_list(protocol.get("shots", [16]), ("protocol", "shots"), 1, "shot counts", "shots: [1, 4, 16]")
+    seeds = check.int_list(protocol.get("seeds", [1, 2, 3]), ("protocol", "seeds"), 0, "seeds", "seeds: [1, 2, 3]")
+    training = check.mapping(data.get("training"), ("training",), "training options", "training: {epochs: 10}")
     _check_training(check, training, ("training",))
     recipe = _recipe(check, data.get("recipe", "lore_bench"), ("recipe",))
-    methods = [_method_entry(check, name, cfg) for name, cfg in (data["methods"] or {}).items()]
+    methods_cfg = check.mapping(data["methods"], ("methods",), "method names to their options",
+                                "methods: {coop: {}, lore: {n_shared: 8}}")
+    methods = [_method_entry(check, name, cfg) for name, cfg in methods_cfg.items()]
     if not methods:
-        check.fail(("methods",), "no methods listed")
-    resources = {**DEFAULT_RESOURCES, **(data.get("resources") or {})}
-    check.keys(data.get("resources") or {}, RESOURCE_KEYS, ("resources",))
-    ray_cfg = data.get("ray") or {}
+        check.fail(("methods",), "no methods listed; at least one is needed", "e.g. methods: {coop: {}}")
+    user_resources = check.mapping(data.get("resources"), ("resources",), "resources", "resources: {cpu: 1}")
+    check.keys(user_resources, RESOURCE_KEYS, ("resources",))
+    check.numbers(user_resources, RESOURCE_RANGES, ("resources",), INTEGER_KEYS)
+    resources = {**DEFAULT_RESOURCES, **user_resources}
+    ray_cfg = check.mapping(data.get("ray"), ("ray",), "Ray options", "ray: {dashboard: true}")
     check.keys(ray_cfg, RAY_KEYS, ("ray",))
+    check.numbers(ray_cfg, RAY_RANGES, ("ray",), INTEGER_KEYS)
     return Suite(
         name=data.get("name") or path.stem, path=str(path), backbones=backbones, datasets=datasets,
         methods=methods, protocol=proto_name, protocol_plugin=proto_plugin, shots=shots, seeds=seeds,
-        protocol_config=protocol_config,
+        protocol_config=protocol_config, recipe=recipe,
         training=training, resources=resources, ray=ray_cfg, results=data.get("results", "results"),
         data_root=data.get("data_root"), tasks=data.get("tasks") or {}, description=data.get("description", ""),
-        recipe=recipe,
     )
 
 
-def _protocol_section(check: _Checker, protocol: Any) -> tuple[str, str | None, dict, list[str]]:
+def _protocol_section(check: Checker, protocol: dict) -> tuple[str, str | None, dict, list[str]]:
     """The protocol's name, plugin path, own keys (as written: only these reach
     the trial_id) and the dataset names it accepts."""
     from ..methods.base import ConfigError
@@ -224,12 +177,9 @@ def _protocol_section(check: _Checker, protocol: Any) -> tuple[str, str | None, 
     from .protocols.base import parse_config
 
     path = ("protocol",)
-    if not isinstance(protocol, dict):
-        check.fail(path, "expected a mapping (name, shots, seeds and the protocol's own keys)")
+    for key in COMMON_PROTOCOL_KEYS.keys() & protocol.keys():
+        check.keys({key: protocol[key]}, COMMON_PROTOCOL_KEYS, path)
     name, plugin = protocol.get("name", "few_shot"), protocol.get("plugin")
-    for key in ("name", "plugin"):
-        if key in protocol and not isinstance(protocol[key], str):
-            check.fail(path + (key,), f"expected a string, got {protocol[key]!r}")
     try:
         cls = resolve_protocol(name, plugin)
     except UnknownNameError:
@@ -240,24 +190,48 @@ def _protocol_section(check: _Checker, protocol: Any) -> tuple[str, str | None, 
         check.fail(path + ("plugin",), f"cannot load protocol plugin '{plugin}': {err}",
                    "the module must be importable (installed, or on PYTHONPATH) and name a Protocol subclass")
     if not cls.selectable:
-        check.fail(path + ("name",), f"protocol '{name}' is assigned by the expansion, not chosen in a suite")
-    for key in COMMON_PROTOCOL_KEYS.keys() & protocol.keys():
-        if not _is_type(protocol[key], COMMON_PROTOCOL_KEYS[key]):
-            check.fail(path + (key,), f"expected {_type_name(COMMON_PROTOCOL_KEYS[key])}, got {protocol[key]!r}")
+        check.fail(path + ("name",), f"protocol '{name}' is assigned by the expansion, not chosen in a suite",
+                   "use few_shot: a method that learns nothing from images runs zero-shot by itself")
     own = {k: v for k, v in protocol.items() if k not in COMMON_PROTOCOL_KEYS}
     try:
         parse_config(cls, own)
     except ConfigError as err:
         field = str(err.field).split(".") if err.field else []
-        check.fail(path + tuple(field), str(err))
+        defaults = {f.name: f.default for f in dataclasses.fields(cls.Config)}
+        if field and field[0] not in defaults:
+            fix = f"protocol '{name}' takes: {', '.join(sorted(COMMON_PROTOCOL_KEYS.keys() | defaults.keys()))}"
+        elif field and defaults[field[0]] is not dataclasses.MISSING:
+            fix = f"the default is {defaults[field[0]]!r}; remove the key to use it"
+        else:
+            fix = "see docs/architecture.md (protocol keys) and `lore-bench ls protocols`"
+        check.fail(path + tuple(field), str(err), fix)
     return name, plugin, own, cls.dataset_names()
 
 
-def _check_training(check: _Checker, training: Any, path: tuple) -> None:
-    if not isinstance(training, dict):
-        check.fail(path, "expected a mapping of training options")
+def _check_inline_backbone(check: Checker, b: dict, path: tuple) -> None:
+    from ..backbones import BACKBONE_TYPES
+
+    check.keys(b, {"name": str, "type": str, "arch": str, "pretrained": (str, bool, type(None)),
+                   "text_tower": (dict, type(None)), "plugin": str}, path)
+    if not b.get("arch"):
+        check.fail(path, "an inline backbone needs 'arch' (and 'type': open_clip|timm)",
+                   "e.g. {type: open_clip, arch: ViT-B-16, pretrained: openai}")
+    if "plugin" not in b and b.get("type", "open_clip") not in BACKBONE_TYPES:
+        check.name_in(b["type"], BACKBONE_TYPES.names(), "backbone type", path + ("type",),
+                      "a new family is a plugin: 'plugin: pkg.module:build' or the entry-point group "
+                      "lore_bench.backbones.")
+    tower = b.get("text_tower")
+    if tower:
+        check.keys(tower, {"arch": str, "pretrained": (str, bool, type(None))}, path + ("text_tower",))
+        if not tower.get("arch"):
+            check.fail(path + ("text_tower",), "a text tower needs 'arch'", "e.g. {arch: ViT-B-16, pretrained: openai}")
+
+
+def _check_training(check: Checker, training: Any, path: tuple) -> None:
+    training = check.mapping(training, path, "training options", "training: {epochs: 10, lr: 0.002}")
     defaults = TrainingConfig()
     check.keys(training, {name: type(getattr(defaults, name)) for name in TrainingConfig.field_names()}, path)
+    check.numbers(training, TRAINING_RANGES, path, TRAINING_INTS)
     if training.get("optimizer", "sgd") not in TrainingConfig.OPTIMIZERS:
         check.name_in(training["optimizer"], list(TrainingConfig.OPTIMIZERS), "optimizer", path + ("optimizer",), "")
     if training.get("schedule", "cosine") not in TrainingConfig.SCHEDULES:
@@ -266,39 +240,86 @@ def _check_training(check: _Checker, training: Any, path: tuple) -> None:
         check.name_in(training["precision"], list(TrainingConfig.PRECISIONS), "precision", path + ("precision",), "")
 
 
-def _method_entry(check: _Checker, name: str, cfg: Any) -> MethodEntry:
+def _method_entry(check: Checker, name: Any, cfg: Any) -> MethodEntry:
     from ..methods.base import ConfigError, build_config
     from ..methods.registry import METHODS, resolve_method
 
     path = ("methods", name)
-    cfg = dict(cfg or {})
-    if not isinstance(cfg, dict):
-        check.fail(path, "expected a mapping of method options (or {})")
+    cfg = dict(check.mapping(cfg, path, f"options of method '{name}'", f"{name}: {{}} (the defaults) or "
+                             f"{name}: {{training: {{epochs: 5}}}}"))
     plugin = cfg.pop("plugin", None)
+    if plugin is not None and not isinstance(plugin, str):
+        check.fail(path + ("plugin",), f"expected a string 'package.module:Class', got {describe(plugin)}",
+                   "e.g. plugin: 'my_package.methods:MyMethod'")
     recipe = _recipe(check, cfg.pop("recipe"), path + ("recipe",)) if "recipe" in cfg else None
-    training = cfg.pop("training", {}) or {}
+    training = cfg.pop("training", None) or {}
     _check_training(check, training, path + ("training",))
+    fix = "`lore-bench ls methods` lists them; a new method is a plugin ('plugin: pkg.module:Class')."
+    if not isinstance(name, str):
+        check.name_in(name, METHODS.names(), "method", path, fix)
     try:
         cls = resolve_method(name, plugin)
     except UnknownNameError:
-        check.name_in(name, METHODS.names(), "method", path,
-                      "`lore-bench ls methods` lists them; a new method is a plugin ('plugin: pkg.module:Class').")
+        check.name_in(name, METHODS.names(), "method", path, fix)
     except (ImportError, AttributeError, TypeError, ValueError) as err:
         check.fail(path + ("plugin",), f"cannot load plugin '{plugin}': {err}",
                    "the module must be importable (installed, or on PYTHONPATH) and name a Method subclass")
+    _check_method_options(check, cls, cfg, path, builtin=plugin is None)
     try:
         build_config(cls.Config, cfg, name)
     except ConfigError as err:
         check.fail(path + (err.field,) if err.field else path, str(err))
-    except TypeError as err:
+    except (TypeError, ValueError) as err:  # the Config's own checks (__post_init__)
         check.fail(path, f"bad option value: {err}")
     return MethodEntry(name=name, config=cfg, training=training, plugin=plugin, recipe=recipe)
 
 
-def _recipe(check: _Checker, value: Any, path: tuple) -> str:
+def _recipe(check: Checker, value: Any, path: tuple) -> str:
     from ..methods.recipes import RECIPES
 
     check.name_in(value, list(RECIPES), "recipe", path,
                   "authors = the released code and configs, paper = the paper's text, lore_bench = the "
                   "released values with their defects corrected (docs/methods.md).")
     return value
+
+
+def _check_method_options(check: Checker, cls: type, cfg: dict, path: tuple, builtin: bool) -> None:
+    """Each option of the type its Config declares; a built-in method's numbers
+    are counts, sizes, weights or rates, so they are never negative."""
+    if not dataclasses.is_dataclass(cls.Config):
+        return
+    try:
+        hints = typing.get_type_hints(cls.Config)
+    except Exception:  # a plugin's annotations may not resolve here; its Config still checks itself
+        return
+    defaults = {f.name: f.default for f in dataclasses.fields(cls.Config)}
+    for key, value in cfg.items():
+        expected = _plain_type(hints.get(key))
+        if expected is None:
+            continue
+        default = defaults.get(key, dataclasses.MISSING)
+        fix = None if default is dataclasses.MISSING else f"the default is {default!r}; remove the key to use it"
+        if not _matches(value, expected):
+            check.fail(path + (key,), f"expected {_hint_name(expected)}, got {describe(value)}", fix)
+        if builtin and isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            check.fail(path + (key,), f"expected a number >= 0, got {value!r}", fix)
+
+
+def _plain_type(hint: Any) -> tuple | None:
+    """``int``, ``float | None``, ... -> a tuple of plain types; None for anything richer."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    plain = (int, float, str, bool, type(None))
+    return tuple(args) if args and all(a in plain for a in args) else None
+
+
+def _matches(value: Any, kinds: tuple) -> bool:
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, int) and float in kinds:
+        return True
+    return isinstance(value, kinds)
+
+
+def _hint_name(kinds: tuple) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true/false", type(None): "null"}
+    return " or ".join(names[t] for t in kinds)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ...errors import user_error_line
 from ..aggregate import MISSING, problem_rows
 from .builder import REPORT_TABLES, ReportTable
 from .cells import Cell, Table
@@ -13,7 +14,8 @@ def problems_table(problems: pd.DataFrame) -> Table:
     cells = []
     for r in problems.itertuples():
         err = r.error.strip().splitlines() if isinstance(r.error, str) else []
-        first = err[-1] if err else ""  # a traceback's last line says what went wrong
+        # a data error's marked line names the file; otherwise a traceback's last line says what went wrong
+        first = (user_error_line(r.error) if err else None) or (err[-1] if err else "")
         cells.append([Cell(r.status), Cell(r.method), Cell(r.dataset), Cell(r.backbone),
                       Cell(r.protocol if r.stage == "main" else f"{r.protocol}/{r.stage}"),
                       Cell(str(r.shots)), Cell(str(r.seed)), Cell(first[:200] or MISSING)])

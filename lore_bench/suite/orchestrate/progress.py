@@ -9,6 +9,7 @@ from typing import Callable
 
 from ray import tune
 
+from ...errors import user_error_line
 from ...results.rows import failure_row
 from ...results.schema import STATUS_OK
 from ...results.store import ResultsStore
@@ -54,7 +55,9 @@ class StoreCallback(tune.Callback):
         error = _error_text(trial)
         self.store.write_trial([failure_row(spec, error)])
         self.summary.failed += 1
-        last_line = error.strip().splitlines()[-1] if error.strip() else "error"
+        # A data problem carries its one actionable line (file and what is wrong) marked;
+        # anything else shows the traceback's last line.
+        last_line = user_error_line(error) or (error.strip().splitlines()[-1] if error.strip() else "error")
         self.summary.errors.append(f"{spec.short()}: {last_line}")
         self._finished(trial, f"{spec.short()}: FAILED ({last_line})")
 

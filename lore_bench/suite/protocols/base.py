@@ -9,6 +9,7 @@ engine's primitives.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,8 @@ def _check_value(key: str, value: Any, hint: Any, metadata) -> None:
     if not ok:
         names = " or ".join(getattr(t, "__name__", str(t)) for t in allowed)
         raise ConfigError(f"expected {names}, got {type(value).__name__} ({value!r})", field=key)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"expected a finite number, got {value!r}", field=key)
     if "min" in metadata and isinstance(value, (int, float)) and value < metadata["min"]:
         raise ConfigError(f"must be >= {metadata['min']}, got {value!r}", field=key)
     if "choices" in metadata and value not in metadata["choices"]:

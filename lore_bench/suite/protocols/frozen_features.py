@@ -68,6 +68,9 @@ class FrozenFeatures(Protocol):
                                   field=f"white_box.{key}")
             if not isinstance(value, WHITE_BOX_KEYS[key]) or isinstance(value, bool):
                 raise ConfigError(f"expected {WHITE_BOX_KEYS[key].__name__}, got {value!r}", field=f"white_box.{key}")
+        for key, low in (("shots", 1), ("seed", 0)):
+            if key in wb and wb[key] < low:
+                raise ConfigError(f"expected an integer >= {low}, got {wb[key]!r}", field=f"white_box.{key}")
         if "dataset" not in wb:
             raise ConfigError("name the classification dataset the White Box is trained on", field="white_box")
         if wb["dataset"] not in DATASETS.names():
