@@ -52,6 +52,7 @@ class RunOptions:
 class RunSummary:
     total: int
     skipped: int
+    held: int = 0  # pending trials another live driver on the same store is running
     ok: int = 0
     failed: int = 0
     diverged: int = 0
@@ -87,6 +88,7 @@ class StoreCallback(tune.Callback):
         rows = json.loads(result[ROWS_KEY])
         epochs = json.loads(result.get(EPOCHS_KEY) or "[]")
         self.store.write_trial(rows, epochs)
+        self.store.release([rows[0]["trial_id"]])  # stored first, then released: no other driver reruns it
         statuses = {r.get("status") for r in rows}
         if statuses <= {STATUS_OK}:
             self.summary.ok += 1
@@ -102,6 +104,7 @@ class StoreCallback(tune.Callback):
         row = {**base_row(spec, None, None), "stage": "main", "eval_split": "test", "status": STATUS_FAILED,
                "error": error}
         self.store.write_trial([row])
+        self.store.release([spec.trial_id])
         self.summary.failed += 1
         last_line = error.strip().splitlines()[-1] if error.strip() else "error"
         self.summary.errors.append(f"{spec.short()}: {last_line}")
@@ -192,6 +195,14 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
         printer(f"{summary.skipped} of {len(specs)} trials already stored as ok: skipped")
     if not todo:
         return summary
+    # Leases: a second driver on this store takes only the trials nobody holds.
+    claimed = store.claim([s.trial_id for s in todo])
+    summary.held = len(todo) - len(claimed)
+    todo = [s for s in todo if s.trial_id in claimed]
+    if summary.held:
+        printer(f"{summary.held} of {len(specs)} trials are being run by another driver on this store: left to it")
+    if not todo:
+        return summary
     t0 = time.time()
     started_ray = not ray.is_initialized()
     if started_ray:
@@ -203,6 +214,7 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
     try:
         _fit(todo, options, store, summary, printer)
     finally:
+        store.release()  # whatever did not finish: free for the next driver
         if started_ray:
             ray.shutdown()
     summary.wall_seconds = time.time() - t0
