@@ -185,10 +185,14 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; stores under {base}")
     print(HEADER)
     try:
-        for n in [int(x) for x in args.sizes.split(",") if x.strip()]:
+        sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+        for n in sizes:
             root = os.path.join(base, f"batched-{n}")
             t, _ = timed(lambda: build(root, n, args.per_file))
             measure(f"batched {n} (built {t:.0f}s)", root, not args.no_former, lines)
+            if n == max(sizes):  # the store as `run` and `compact` leave it: one file
+                t, _ = timed(lambda: ResultsStore(root).compact())
+                measure(f"  after compact ({t:.1f}s)", root, False, lines)
         if args.small_files:
             n = args.small_files
             root = os.path.join(base, f"small-{n}")

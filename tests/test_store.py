@@ -124,3 +124,13 @@ def test_unreadable_files_are_skipped_reported_and_listed_by_verify(tmp_path, ca
 def test_results_commands_explain_a_missing_store(tmp_path, capsys):
     assert main(["results", "compact", "--results", str(tmp_path / "nope")]) == 2
     assert "no results store" in capsys.readouterr().err
+
+
+def test_the_store_imports_neither_torch_nor_ray():
+    import subprocess
+    import sys
+
+    code = ("import sys, lore_bench.results.store, lore_bench.results.claims; "
+            "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -193,3 +193,15 @@ def test_a_second_compaction_waits_its_turn(tmp_path):
             store.compact(wait=0)
         assert store.maybe_compact(min_files=1) is None
     assert store.compact()[0].into
+
+
+def test_results_compact_command(tmp_path, capsys):
+    from lore_bench.cli import main
+
+    store = ResultsStore(tmp_path)
+    fill(store, n=3)
+    before = snapshot(store)
+    assert main(["results", "compact", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "trials: folded 4 files (4 rows)" in out and "epochs: folded 3 files (6 rows)" in out
+    assert snapshot(store) == before

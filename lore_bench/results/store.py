@@ -28,8 +28,9 @@ import pandas as pd
 import pyarrow as pa
 
 from . import compact as _compact
-from .claims import Claims
-from .files import COMPACTED_PREFIX, BadFile, Problem, Vanished, concat_conformed, list_files, new_write_id, read_conformed, read_file, write_atomic
+from .claims import LEASE_SECONDS, Claims
+from .files import (COMPACTED_PREFIX, BadFile, Problem, Vanished, concat_conformed, list_files, new_write_id,
+                    read_conformed, read_file, write_atomic)
 from .index import read_keys
 from .locks import Busy, flock
 from .schema import EPOCHS_SCHEMA, TRIALS_SCHEMA, conform
@@ -54,7 +55,7 @@ class ResultsStore:
         self.index_dir = self.root / "index"
         self.problems: list[Problem] = []  # unreadable files met by the last read
         self._writes = 0
-        self._claims = Claims(self.root / "claims", **({"lease_seconds": lease_seconds} if lease_seconds else {}))
+        self._claims = Claims(self.root / "claims", lease_seconds or LEASE_SECONDS)
 
     # -- writing ---------------------------------------------------------------
     def write_trial(self, rows: list[dict], epochs: list[dict] | None = None) -> Path:
@@ -94,7 +95,8 @@ class ResultsStore:
         return self._read_table(self.trials_dir, TRIALS_SCHEMA, all_versions)
 
     def epochs(self) -> pd.DataFrame:
-        """Training curves: of each trial, the curve of its newest write."""
+        """Training curves: of each trial, its newest curve (a failure's write
+        has no curve, so the curve of the last run that had one stays)."""
         return self._read_table(self.epochs_dir, EPOCHS_SCHEMA, False)
 
     def completed_trial_ids(self) -> set[str]:
