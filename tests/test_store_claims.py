@@ -99,3 +99,14 @@ def test_the_heartbeat_keeps_a_lease_and_release_never_frees_a_takeover(tmp_path
     assert json.loads((tmp_path / "claims" / "x.claim").read_text())["holder"] == b.holder
     b.release()
     assert not (tmp_path / "claims" / "x.claim").exists()
+
+
+def test_a_store_holding_leases_pickles(tmp_path):
+    """Ray Tune pickles its callbacks, and the driver's callback holds the store."""
+    import pickle
+
+    store = ResultsStore(tmp_path)
+    assert store.claim(["a"]) == {"a"}
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy._claims.holder == store._claims.holder and copy._claims.held == {"a"}
+    store.release()

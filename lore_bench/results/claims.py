@@ -53,6 +53,17 @@ class Claims:
         self._thread: threading.Thread | None = None
         self._atexit = False
 
+    def __getstate__(self):
+        # Ray Tune pickles its callbacks (and the store they hold) into its
+        # experiment state: the copy carries the leases, not the heartbeat.
+        state = dict(self.__dict__)
+        state["_stop"], state["_thread"] = None, None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._stop = threading.Event()
+
     # -- public ------------------------------------------------------------------
     def claim(self, trial_ids) -> set[str]:
         """Claim what nobody live holds; returns the ids now held by this process."""
