@@ -1,7 +1,7 @@
 """Store benchmark: `completed_trial_ids` and `trials()` at 1k/10k/100k stored trials,
 the former reader (read every column of every file) against the current one, in one run.
 
-    python perf/store_bench.py                      # 1k and 10k trials, 1k single-trial files (~1 min)
+    python perf/store_bench.py                      # 1k and 10k trials, 500 single-trial files (~1 min)
     python perf/store_bench.py --sizes 1000,10000,100000 --small-files 10000
 
 Two layouts per size, built in a temp dir with rows shaped like real rows
@@ -175,7 +175,7 @@ HEADER = (f"{'store':28s} {'files':>7s} {'trials':>8s} | {'former':>8s} {'cold':
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="1000,10000", help="trial counts of the batched stores (comma-separated)")
-    p.add_argument("--small-files", type=int, default=1000, help="trials of the one-file-per-write store (0: skip)")
+    p.add_argument("--small-files", type=int, default=500, help="trials of the one-file-per-write store (0: skip)")
     p.add_argument("--per-file", type=int, default=1000, help="trials per file in the batched stores")
     p.add_argument("--no-former", action="store_true", help="skip the former reader (slow at 100k)")
     p.add_argument("--keep", help="build the stores under this folder and keep them")
