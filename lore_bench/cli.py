@@ -150,6 +150,14 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list methods, datasets, backbones, protocols or suites", parents=[debug])
     ls.add_argument("what", choices=["methods", "datasets", "backbones", "protocols", "suites"])
 
+    res = sub.add_parser("results", help="check or compact the results store", parents=[debug])
+    res_sub = res.add_subparsers(dest="results_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser)
+    for name, text in (("verify", "read every stored file; list the unreadable ones (exit 2 if any)"),
+                       ("compact", "fold the store's many small files into one (safe while others read)")):
+        sp = res_sub.add_parser(name, help=text, parents=[debug])
+        sp.add_argument("--results", default="results", help="results directory (default ./results)")
+
+
     data = sub.add_parser("data", help="dataset tools", parents=[debug])
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser)
     doctor = data_sub.add_parser("doctor", help="which datasets are prepared, which are missing or broken, how to get them",
@@ -172,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     debug = getattr(args, "debug", False)
     try:
-        handler = {"run": _run, "validate": _validate, "report": _report, "ls": _ls, "data": _data}[args.command]
+        handler = {"run": _run, "validate": _validate, "report": _report, "ls": _ls, "data": _data,
+                   "results": _results}[args.command]
         return handler(args)
     except (UserError, DataError) as err:
         if debug:
@@ -340,6 +349,51 @@ def _ls(args) -> int:
             print(f"{path.stem:28s} {path}")
         for path in sorted(Path.cwd().glob("suite*.yaml")):
             print(f"{'(this folder)':28s} {path}")
+    return EXIT_OK
+
+
+def _results(args) -> int:
+    from .results.store import ResultsStore
+
+    root = Path(args.results).expanduser()
+    if not (root / "trials").is_dir():
+        print(f"error: no results store at {root} (expected {root / 'trials'}/)", file=sys.stderr)
+        return EXIT_USAGE
+    return {"verify": _results_verify, "compact": _results_compact}[args.results_command](ResultsStore(root))
+
+
+def _results_verify(store) -> int:
+    report = store.verify()
+    for directory, files, rows, trials in report["tables"]:
+        print(f"{directory}: {files} files, {rows} rows, {trials} trials")
+    for holder, info in store.holders().items():
+        print(f"driver running trials: pid {info.get('pid')} on {info.get('host')} ({holder})")
+    if report["temp"]:
+        print(f"{len(report['temp'])} temp files of interrupted writes (ignored by readers, safe to delete)")
+    if not report["bad"]:
+        print("ok: every file reads")
+        return EXIT_OK
+    print(f"{len(report['bad'])} unreadable files, skipped by every reader (move them away or delete them; "
+          "the trials they held rerun on the next `run`):", file=sys.stderr)
+    for problem in report["bad"]:
+        print(f"  {problem}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _results_compact(store) -> int:
+    from .results.locks import Busy
+
+    try:
+        folded = store.compact()
+    except Busy:
+        print(f"error: another compaction is running on {store.root}; try again when it ends", file=sys.stderr)
+        return EXIT_FAILED
+    for f in folded:
+        print(f.line())
+    bad = [p for f in folded for p in f.problems]
+    if bad:
+        print(f"left {len(bad)} unreadable files in place: lore-bench results verify --results {store.root}",
+              file=sys.stderr)
     return EXIT_OK
 
 

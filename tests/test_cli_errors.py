@@ -198,10 +198,16 @@ def test_a_dry_run_leaves_no_results_directory_behind(tmp_path):
     assert not (tmp_path / "a").exists()
 
 
-def test_report_of_a_store_file_that_is_not_parquet(store_with_a_row):
+def test_report_of_a_store_file_that_is_not_parquet(store_with_a_row, tmp_path, caplog):
+    """One bad file never locks the store: it is named, skipped, and `results verify` lists it."""
     bad = store_with_a_row / "trials" / "zzz.parquet"
     bad.write_text("not parquet")
-    assert_clear_error(run_cli(["report", "--results", store_with_a_row]), str(bad), "Parquet", "move it")
+    result = run_cli(["report", "--results", store_with_a_row, "--out", tmp_path / "rep"])
+    assert result.code == 0 and "Traceback" not in result.err
+    warned = result.err + caplog.text  # a logging warning: stderr in a terminal, caplog under pytest
+    assert "zzz.parquet" in warned and "results verify" in warned
+    verify = run_cli(["results", "verify", "--results", store_with_a_row])
+    assert verify.code == 2 and "zzz.parquet" in verify.out + verify.err
 
 
 def test_report_unknown_suite_and_format(store_with_a_row):

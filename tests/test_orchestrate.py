@@ -61,6 +61,7 @@ def test_suite_runs_through_ray_into_parquet_and_rerun_skips(tmp_path):
     assert len(df) == 5 and df["trial_id"].is_unique and set(df["status"]) == {"ok"}
     assert set(df["method"]) == {"zeroshot_clip", "coop", "mine"}
     assert "done 5" in out and "Table 1" in out
+    assert not list((results / "claims").glob("*.claim"))  # every lease released at the end
     code, out = run_to_end(["run", str(suite), "--results", str(results)], 200)
     assert code == 0 and "5 of 5 trials already stored" in out
     assert len(ResultsStore(results).trials(all_versions=True)) == 5
@@ -89,3 +90,4 @@ def test_sigkill_of_the_driver_loses_and_duplicates_nothing(tmp_path):
     assert len(df) == 13 and df["trial_id"].is_unique, df[["trial_id", "method"]]
     assert stored_before <= set(df["trial_id"]) and set(df["status"]) == {"ok"}
     assert f"{len(stored_before)} of 13 trials already stored" in out
+    assert "another driver" not in out  # the killed driver's leases were taken over, not waited for

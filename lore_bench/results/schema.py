@@ -4,14 +4,17 @@ Two tables:
 - ``trials``: one row per (trial_id, stage, eval_split) — spec columns, metrics,
   status, timings, provenance;
 - ``epochs``: one row per (trial_id, stage, epoch) — training curves.
-Bump SCHEMA_VERSION when a column changes meaning; readers accept older
-versions by filling new columns with nulls.
+Every row carries the ``write_id`` of the write that stored it (one call of
+``ResultsStore.write_trial``): ids sort in write order, and the newest write of
+a trial is what counts. Bump SCHEMA_VERSION when a column changes meaning;
+readers accept older versions by filling new columns with nulls (and, for
+files before version 3, by deriving the write id from the file name).
 """
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3  # 2: gflops; 3: recipe
+SCHEMA_VERSION = 3  # 2: gflops; 3: recipe, write_id
 
 STATUS_OK, STATUS_FAILED, STATUS_DIVERGED = "ok", "failed", "diverged"
 STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_DIVERGED)
@@ -20,6 +23,7 @@ TRIALS_SCHEMA = pa.schema(
     [
         ("schema_version", pa.int32()),
         ("trial_id", pa.string()),
+        ("write_id", pa.string()),  # "<20-digit ns>-<random>": sorts in write order
         ("suite", pa.string()),
         # what was run (the spec; spec_json holds all of it)
         ("task", pa.string()),  # classification | retrieval | correspondence | video_segmentation
@@ -70,6 +74,7 @@ EPOCHS_SCHEMA = pa.schema(
     [
         ("schema_version", pa.int32()),
         ("trial_id", pa.string()),
+        ("write_id", pa.string()),
         ("stage", pa.string()),
         ("epoch", pa.int32()),
         ("train_loss", pa.float64()),
@@ -81,9 +86,10 @@ EPOCHS_SCHEMA = pa.schema(
 )
 
 
-def conform(rows: list[dict], schema: pa.Schema) -> pa.Table:
+def conform(rows: list[dict], schema: pa.Schema, write_id: str | None = None) -> pa.Table:
     """Rows (dicts) -> a table of exactly ``schema``; missing keys become nulls,
-    unknown keys are an error (they would be silently lost otherwise)."""
+    unknown keys are an error (they would be silently lost otherwise).
+    ``write_id``, when given, is stamped on every row."""
     names = set(schema.names)
     for row in rows:
         extra = set(row) - names
@@ -91,4 +97,6 @@ def conform(rows: list[dict], schema: pa.Schema) -> pa.Table:
             raise KeyError(f"columns not in the results schema: {sorted(extra)}")
     columns = {name: [row.get(name) for row in rows] for name in schema.names}
     columns["schema_version"] = [SCHEMA_VERSION] * len(rows)
+    if write_id is not None:
+        columns["write_id"] = [write_id] * len(rows)
     return pa.Table.from_pydict(columns, schema=schema)

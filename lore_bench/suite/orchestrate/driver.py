@@ -55,6 +55,7 @@ class RunOptions:
 class RunSummary:
     total: int
     skipped: int
+    held: int = 0  # pending trials another live driver on the same store is running
     ok: int = 0
     failed: int = 0
     diverged: int = 0
@@ -81,6 +82,14 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
         printer(f"{summary.skipped} of {len(specs)} trials already stored as ok: skipped")
     if not todo:
         return summary
+    # Leases: a second driver on this store takes only the trials nobody holds.
+    claimed = store.claim([s.trial_id for s in todo])
+    summary.held = len(todo) - len(claimed)
+    todo = [s for s in todo if s.trial_id in claimed]
+    if summary.held:
+        printer(f"{summary.held} of {len(specs)} trials are being run by another driver on this store: left to it")
+    if not todo:
+        return summary
     t0 = time.time()
     started_ray = not ray.is_initialized()
     if started_ray:
@@ -96,6 +105,7 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
             if runnable:
                 _fit(runnable, options, store, summary, printer, remaining=len(todo))
     finally:
+        store.release()  # whatever did not finish: free for the next driver
         if started_ray:
             ray.shutdown()
     summary.wall_seconds = time.time() - t0
@@ -110,6 +120,7 @@ def _dependencies_ok(spec: TrialSpec, pending_ids: set[str], summary: RunSummary
         return True
     error = f"depends on trial {failed[0].trial_id} ({failed[0].short()}), which did not finish ok in this run"
     store.write_trial([failure_row(spec, error)])
+    store.release([spec.trial_id])
     summary.failed += 1
     summary.errors.append(f"{spec.short()}: {error}")
     printer(f"{spec.short()}: FAILED ({error})")

@@ -40,6 +40,7 @@ class StoreCallback(tune.Callback):
         rows = json.loads(result[ROWS_KEY])
         epochs = json.loads(result.get(EPOCHS_KEY) or "[]")
         self.store.write_trial(rows, epochs)
+        self.store.release([rows[0]["trial_id"]])  # stored first, then released: no other driver reruns it
         statuses = {r.get("status") for r in rows}
         if statuses <= {STATUS_OK}:
             self.summary.ok += 1
@@ -54,6 +55,7 @@ class StoreCallback(tune.Callback):
         spec = TrialSpec.from_json(trial.config["spec"])
         error = _error_text(trial)
         self.store.write_trial([failure_row(spec, error)])
+        self.store.release([spec.trial_id])
         self.summary.failed += 1
         # A data problem carries its one actionable line (file and what is wrong) marked;
         # anything else shows the traceback's last line.
