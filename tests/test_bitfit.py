@@ -56,3 +56,15 @@ def test_starts_as_zero_shot_and_a_step_moves_only_biases(tiny_backbone):
     state = method.trainable_state_dict()
     assert set(state) == {f"backbone.{n}" for n in method.bias_names}
     assert any(not torch.equal(state[f"backbone.{n}"], tiny_backbone.state_dict()[n]) for n in method.bias_names)
+
+
+def test_trained_biases_restore_into_a_fresh_copy(tiny_backbone):
+    trained = build(copy.deepcopy(tiny_backbone))
+    with torch.no_grad():
+        for p in trained.trainable_parameters():
+            p.add_(0.1)
+    fresh = build(copy.deepcopy(tiny_backbone))
+    fresh.load_trainable_state_dict(trained.trainable_state_dict())
+    images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.equal(fresh.eval()(images), trained.eval()(images))

@@ -138,3 +138,16 @@ def test_budget_is_500_iterations_per_shot_at_batch_32():
     t = METHODS.get("clip_lora").default_training("imagenet", 16)
     assert (t["optimizer"], t["lr"], t["batch_size"], t["weight_decay"], t["min_lr"], t["warmup_epochs"]) == \
         ("adamw", 2e-4, 32, 1e-2, 1e-6, 0)
+
+
+def test_trained_state_restores_into_a_fresh_copy(tiny_backbone):
+    trained = build(copy.deepcopy(tiny_backbone))
+    for m in trained.adapted:
+        randomise_b(m)
+    state = trained.trainable_state_dict()
+    assert len(state) == 2 * 3 * len(trained.adapted) and all(".lora_" in k for k in state)
+    fresh = build(copy.deepcopy(tiny_backbone))
+    fresh.load_trainable_state_dict(state)
+    images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.equal(fresh.eval()(images), trained.eval()(images))

@@ -142,7 +142,8 @@ class ClipLoRA(Method):
         def encode() -> Tensor:
             return F.normalize(text.encode_embeddings(text.token_embedding(self.tokens), self.tokens), dim=-1)
 
-        return self._class_cache.get([p for m in self.adapted for p in m.parameters() if p.requires_grad], encode)
+        adapters = [p for m in self.adapted for n, p in m.named_parameters() if n.startswith("lora_")]
+        return self._class_cache.get(adapters, encode)
 
     def forward(self, images: Tensor) -> Tensor:
         return cosine_logits(self.backbone.encode_image(images), self.class_features(), self.backbone.logit_scale)
