@@ -3,6 +3,8 @@
 (docs/paper/baselines.md). Random weights: counts do not depend on them."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from lore_bench.backbones import build_backbone
@@ -21,7 +23,8 @@ def vit_b16():
 def count(backbone, name: str, **overrides) -> int:
     cls = METHODS.get(name)
     cfg = build_config(cls.Config, {**cls.default_config(TASK.dataset, TASK.shots), **overrides}, name)
-    return cls(cfg, backbone, TASK).num_trainable()
+    # Methods that train inside the tower change it: each gets its own copy, as in the engine.
+    return cls(cfg, copy.deepcopy(backbone) if cls.trains_backbone else backbone, TASK).num_trainable()
 
 
 @pytest.mark.parametrize(
@@ -35,6 +38,16 @@ def count(backbone, name: str, **overrides) -> int:
         ("vpt", {"deep": True, "num_tokens": 8}, 12 * 8 * 768),  # 73,728; CLIP: frozen text head
         ("vpt", {"deep": False, "num_tokens": 8}, 8 * 768),
         ("linear_probe", {}, 512 * NUM_CLASSES + NUM_CLASSES),
+        # LoRA rank 2 on q, k, v of all 12 layers of both towers, A [2, d] + B [d, 2] each:
+        # vision 12 x 3 x 2 x (768 + 768) = 110,592; text 12 x 3 x 2 x (512 + 512) = 73,728.
+        ("clip_lora", {}, 12 * 3 * 2 * (768 + 768) + 12 * 3 * 2 * (512 + 512)),  # 184,320
+        ("clip_lora", {"encoder": "vision"}, 12 * 3 * 2 * (768 + 768)),
+        # Image-tower biases: ln_pre 768; per block ln_1 768 + in_proj 3 x 768 + out_proj 768
+        # + ln_2 768 + c_fc 3,072 + c_proj 768 = 8,448; ln_post 768. conv1 and proj have none.
+        ("bitfit", {}, 768 + 12 * 8_448 + 768),  # 102,912
+        ("bitfit", {"layernorm": False}, 12 * (3 * 768 + 768 + 3_072 + 768)),  # 82,944
+        # One trainable key per training shot: C x K x 512 (ImageNet at 16 shots: 8,192,000).
+        ("tip_adapter_f", {}, NUM_CLASSES * 16 * 512),  # 24,576
     ],
 )
 def test_published_counts(vit_b16, name, overrides, expected):

@@ -3,6 +3,7 @@
 on trainable parameters, and a few steps lower the loss on a fixed batch."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import sys
 
@@ -55,7 +56,9 @@ def step_batch(method, batch):
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.name)
 def test_method_contract(cls, tiny_backbone):
     torch.manual_seed(0)
-    method = build(cls, tiny_backbone)
+    # A method that trains inside the backbone gets a private copy (as the engine
+    # gives it); the shared one must come out untouched.
+    method = build(cls, copy.deepcopy(tiny_backbone) if cls.trains_backbone else tiny_backbone)
     batch = fixed_batch(tiny_backbone)
     prepare(method, batch)
     method.eval()
@@ -87,7 +90,12 @@ def test_method_contract(cls, tiny_backbone):
     assert any(not torch.equal(before[id(p)], p) for p in params)
     assert all(torch.equal(a, b) for a, b in zip(backbone_before, tiny_backbone.parameters()))
     state = method.trainable_state_dict()
-    assert state and not any(k.startswith("backbone.") for k in state)
+    trained_in_backbone = {f"backbone.{n}" for n, p in method.backbone.named_parameters() if p.requires_grad}
+    assert state and {k for k in state if k.startswith("backbone.")} == trained_in_backbone
+    if cls.trains_backbone:
+        assert trained_in_backbone and not cls.caches_image_features
+        frozen = [p for p in method.backbone.parameters() if not p.requires_grad]
+        assert frozen and all(p.grad is None for p in frozen)
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.name)

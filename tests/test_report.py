@@ -185,6 +185,7 @@ def test_measured_vs_published(report):
     assert cmp[cmp["dataset"] == "average_12"]["measured_mean"].isna().all()  # 4 of 12 datasets: no average
     md = (out / "tables" / "measured_vs_published.md").read_text()
     assert "| average_12 | 59.34 | – | – |" in md and "never ran are not listed" in md
+    assert "publishes no figure for linear_probe:" in md  # a measured method beyond the paper is named
     assert (cmp["method"] != "maple").all()  # methods never run are not listed
 
 

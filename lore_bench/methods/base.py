@@ -82,6 +82,10 @@ class Method(nn.Module):
     #: False for methods that learn nothing from training images (zero-shot):
     #: the suite then runs them once per dataset (shots 0, first seed).
     uses_training_data: ClassVar[bool] = True
+    #: True when the method changes the backbone's parameters or modules (LoRA,
+    #: BitFit): its requires_grad backbone parameters are then trained and saved.
+    #: Such a method must not cache image features (docs/architecture.md).
+    trains_backbone: ClassVar[bool] = False
 
     def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
         super().__init__()
@@ -138,12 +142,15 @@ class Method(nn.Module):
     # -- what is trained and saved ----------------------------------------------
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         for name, p in self.named_parameters():
-            if p.requires_grad and not name.startswith("backbone."):
+            if p.requires_grad and (self.trains_backbone or not name.startswith("backbone.")):
                 yield p
 
     def trainable_state_dict(self) -> dict[str, Tensor]:
-        """Everything the method adds to the frozen backbone (params and buffers)."""
-        return {k: v.detach().clone() for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+        """Everything the method adds to the frozen backbone (params and buffers),
+        plus, for a ``trains_backbone`` method, the backbone parameters it trains."""
+        trained = {n for n, p in self.named_parameters() if p.requires_grad} if self.trains_backbone else set()
+        return {k: v.detach().clone() for k, v in self.state_dict().items()
+                if not k.startswith("backbone.") or k in trained}
 
     def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
         missing, unexpected = self.load_state_dict(state, strict=False)

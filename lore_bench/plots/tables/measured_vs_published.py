@@ -79,6 +79,10 @@ def comparison_table(ok: pd.DataFrame, rows: pd.DataFrame) -> Table:
     skipped = len(pub[pub["backbone"].isin(rows["backbone"])]) - len(sel_pub)
     if skipped:
         notes.append(f"{skipped} published figures for methods or datasets this store never ran are not listed.")
+    unpublished = sorted(set(rows["method"].dropna()) - set(pub["method"]))
+    if unpublished:  # methods beyond the paper (CLIP-LoRA, BitFit, Tip-Adapter-F, plugins)
+        notes.append("The LORE paper publishes no figure for " + ", ".join(unpublished)
+                     + ": their rows elsewhere in this report have no published counterpart.")
     if not records:
         notes.append("No published figure matches a measured (backbone, method): the reference covers backbones "
                      + ", ".join(sorted(pub["backbone"].unique())) + "; this store has "
