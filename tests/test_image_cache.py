@@ -31,7 +31,7 @@ def _counting(split):
         calls.append(i)
         return split.load(i)
 
-    return ImageSplit(split.keys, split.labels, load), calls
+    return ImageSplit(split.keys, split.labels, load, files=split.files), calls
 
 
 def test_cached_images_equal_resized_originals(jpegs, tmp_path):
@@ -71,7 +71,7 @@ def test_failed_build_leaves_nothing(jpegs, tmp_path):
         return jpegs.load(i)
 
     with pytest.raises(OSError):
-        cached_split(ImageSplit(jpegs.keys, jpegs.labels, broken), "toy", "train", 16, root=tmp_path)
+        cached_split(ImageSplit(jpegs.keys, jpegs.labels, broken, files=jpegs.files), "toy", "train", 16, root=tmp_path)
     assert [p for p in cache_root(tmp_path).iterdir() if not p.name.endswith(".lock")] == []
 
 

@@ -83,7 +83,8 @@ def test_method_contract(cls, tiny_backbone):
             assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
         opt.step()
         losses.append(float(out["loss"].detach()))
-    assert losses[-1] < losses[0], f"{cls.name}: loss did not go down: {losses}"
+    # A closed-form fit solved exactly in prepare() (linear probe) starts at ~0 loss.
+    assert losses[-1] < losses[0] or losses[0] < 1e-4, f"{cls.name}: loss did not go down: {losses}"
     assert any(not torch.equal(before[id(p)], p) for p in params)
     assert all(torch.equal(a, b) for a, b in zip(backbone_before, tiny_backbone.parameters()))
     state = method.trainable_state_dict()
