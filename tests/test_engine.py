@@ -80,7 +80,7 @@ def test_cached_features_equal_the_image_path(tiny_backbone, tmp_path, monkeypat
     feature_cache.clear_memory_cache()
     split = get_dataset("sklearn_digits").load_split("test").subset(range(40))
     cached = feature_cache.cached_features(tiny_backbone, {"name": "micro_clip_random"}, split, "sklearn_digits",
-                                           torch.device("cpu"), 16, nullcontext)
+                                           torch.device("cpu"), 16, nullcontext, "cpu-float32")
     direct = feature_cache.compute_features(tiny_backbone, split, torch.device("cpu"), 7, nullcontext)
     assert torch.allclose(cached, direct, atol=1e-5)
 

@@ -2,7 +2,9 @@
 
 A backbone config is a dict ``{type: open_clip|timm, arch, pretrained, text_tower}``;
 the names below are shorthands a suite can use. Built backbones are cached per
-process, so trials that reuse a Ray worker do not rebuild them. The MLP activation
+process, so trials that reuse a Ray worker do not rebuild them; every trial
+runs inside :func:`pristine_backbone`, which checks (by fingerprint) that the
+trial left the cached tower as it was built, and rebuilds it when not. The MLP activation
 of an open_clip model follows its pretrained tag (QuickGELU for OpenAI's weights,
 ``activation.py``); ``weights=False`` builds the same model with random weights.
 """
@@ -11,12 +13,16 @@ from __future__ import annotations
 import copy
 import json
 import os
-from functools import lru_cache
-from typing import Any
+import threading
+import weakref
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from ..plugins import Registry, UnknownNameError, load_object
 from .activation import BackboneActivationError, check_activation, needs_quick_gelu
 from .base import Backbone, ImageTowerInfo, TextTower  # noqa: F401
+from .fingerprint import Fingerprint, fingerprint
 
 NAMED_BACKBONES: dict[str, dict[str, Any]] = {
     "micro_clip": {"type": "open_clip", "arch": "micro-clip", "pretrained": "lore-bench-v1"},
@@ -53,15 +59,89 @@ def resolve_backbone(ref: str | dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+class BackboneChangedError(RuntimeError):
+    """A trial changed the process-cached backbone (weights, requires_grad, modules)."""
+
+
+#: How many built backbones a process keeps (a suite rarely alternates more).
+_CACHE_SIZE = 2
+_CACHE: "OrderedDict[str, Backbone]" = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+# The fingerprint each backbone had when first seen, by object: a deep copy
+# (a trains_backbone method's private tower) does not inherit it.
+_REFERENCE: "weakref.WeakKeyDictionary[Backbone, Fingerprint]" = weakref.WeakKeyDictionary()
+
+
 def build_backbone(ref: str | dict[str, Any], weights: bool = True) -> Backbone:
-    """The frozen backbone ``ref`` names. ``weights=False``: the same architecture
-    and activation with random weights (nothing is downloaded; tests)."""
+    """The frozen backbone ``ref`` names, built once per process. ``weights=False``:
+    the same architecture and activation with random weights (nothing is downloaded; tests)."""
     cfg = resolve_backbone(ref)
-    return _build_cached(json.dumps(cfg, sort_keys=True), weights)
+    key = json.dumps({**cfg, "_weights": weights}, sort_keys=True) if not weights else json.dumps(cfg, sort_keys=True)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    backbone = _build_seeded(json.dumps(cfg, sort_keys=True), weights)
+    reference_fingerprint(backbone)  # once, at build: what every trial must leave behind
+    with _CACHE_LOCK:
+        backbone = _CACHE.setdefault(key, backbone)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return backbone
 
 
-@lru_cache(maxsize=2)
-def _build_cached(cfg_json: str, weights: bool = True) -> Backbone:
+def discard_backbone(ref: str | dict[str, Any]) -> None:
+    """Forget the cached build of ``ref``: the next ``build_backbone`` builds it afresh."""
+    with _CACHE_LOCK:
+        _CACHE.pop(json.dumps(resolve_backbone(ref), sort_keys=True), None)
+
+
+def reference_fingerprint(backbone: Backbone) -> Fingerprint:
+    """The fingerprint ``backbone`` had when built (or first seen here)."""
+    if backbone not in _REFERENCE:
+        _REFERENCE[backbone] = fingerprint(backbone)
+    return _REFERENCE[backbone]
+
+
+def weights_digest(backbone: Backbone) -> str:
+    """Names the weights (and structure) of ``backbone`` as built: part of feature-cache keys."""
+    return reference_fingerprint(backbone).digest
+
+
+def changes_since_build(backbone: Backbone) -> list[str]:
+    """What differs now from the fingerprint taken at build (empty: pristine)."""
+    return fingerprint(backbone).changes(reference_fingerprint(backbone))
+
+
+@contextmanager
+def pristine_backbone(ref: str | dict[str, Any], device, method: str = "?") -> Iterator[Backbone]:
+    """The cached backbone of ``ref`` on ``device`` for one trial of ``method``.
+
+    After the trial (also when it raised) the tower is fingerprinted again; if
+    the trial changed it, the cached build is dropped, so the next trial gets a
+    fresh one, and the trial fails with :class:`BackboneChangedError` naming
+    the method (perf/isolation_cost.py measures what the check costs)."""
+    backbone = build_backbone(ref).to(device)
+    failure: BaseException | None = None
+    try:
+        yield backbone
+    except BaseException as err:  # the check below runs whatever ended the trial
+        failure = err
+    changed = changes_since_build(backbone)
+    if changed:
+        discard_backbone(ref)
+        name = resolve_backbone(ref)["name"]
+        raise BackboneChangedError(
+            f"method '{method}' changed the shared backbone '{name}' during its trial "
+            f"({'; '.join(changed)}). A method that trains, unfreezes or replaces backbone parameters "
+            "must declare `trains_backbone = True` on its class: it then gets a private copy of the "
+            "backbone and those parameters are trained, counted and saved. The cached backbone was "
+            "rebuilt for the next trial; this trial's result is not kept.") from failure
+    if failure is not None:
+        raise failure
+
+
+def _build_seeded(cfg_json: str, weights: bool = True) -> Backbone:
     import torch
 
     # Randomly initialised towers (pretrained: null, tests) are the same in

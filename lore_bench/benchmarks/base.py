@@ -8,6 +8,7 @@ embedded arrays and to files on disk alike.
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ClassVar, Sequence
@@ -70,16 +71,25 @@ class ImageSplit:
     ``keys`` are stable identifiers (relative file paths, or ``"<source>:<index>"``
     for arrays) used by the few-shot sampler, so that sampling never depends on
     file-system listing order. ``load(i)`` returns an RGB PIL image.
+
+    What the pixels are, for caches (``benchmarks.image_cache.content_fingerprint``):
+    ``files[i]`` is the file item i is read from (``file_split`` sets it), and
+    ``origin`` names everything else they come from (a digest of an in-memory
+    array, the image cache's resize). A split with neither is never cached.
     """
 
     keys: list[str]
     labels: np.ndarray
     load: Callable[[int], Image.Image]
+    files: list[str] | None = None
+    origin: str = ""
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if len(self.keys) != len(self.labels):
             raise ValueError("keys and labels differ in length")
+        if self.files is not None and len(self.files) != len(self.labels):
+            raise ValueError("files and labels differ in length")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -91,6 +101,8 @@ class ImageSplit:
             keys=[self.keys[i] for i in idx],
             labels=self.labels[idx],
             load=lambda i: parent_load(int(idx[i])),
+            files=[self.files[i] for i in idx] if self.files is not None else None,
+            origin=self.origin,
         )
 
 
@@ -104,7 +116,9 @@ def array_split(source: str, images: np.ndarray, labels: np.ndarray) -> ImageSpl
         img = Image.fromarray(images[i])
         return img.convert("RGB") if img.mode != "RGB" else img
 
-    return ImageSplit(keys=[f"{source}:{i}" for i in range(len(images))], labels=labels, load=load)
+    # The pixels themselves name the split's content (CRC-32: ~1 GB/s, once per load).
+    origin = f"array:{zlib.crc32(images.data):08x}:{'x'.join(map(str, images.shape))}"
+    return ImageSplit(keys=[f"{source}:{i}" for i in range(len(images))], labels=labels, load=load, origin=origin)
 
 
 @dataclass

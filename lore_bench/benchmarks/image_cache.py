@@ -8,9 +8,15 @@ and centre-cropped to ``size`` x ``size`` — exactly the test-time preprocessin
 before normalisation — so the test transform leaves cached images unchanged,
 and the training augmentation (RandomResizedCrop) crops within that square.
 
-An entry is keyed by dataset, split, size, a caller-given data version and a
-hash of the split's keys and labels (so a changed file list never hits a stale
-entry). It is written to a temporary folder and renamed into place (atomic);
+An entry is keyed by dataset, split, size, a caller-given data version and the
+split's content fingerprint: its keys and labels, and the identity of its
+pixels — size and modification time (ns) of every source file under its
+absolute path, or the digest of an in-memory array. Size + mtime rather than a
+content hash: one ``stat`` per file costs microseconds where hashing would read
+every image on every trial (what the cache exists to avoid), and any rewrite of
+a file, or a data root elsewhere, gives a new entry. (A file rewritten with the
+same size and its old mtime forced back would be missed.) A split with no
+pixel identity is served uncached. It is written to a temporary folder and renamed into place (atomic);
 a lock file makes concurrent trials wait for the first builder instead of all
 decoding the same images. Location: ``$LORE_BENCH_CACHE`` or ~/.cache/lore_bench.
 """
@@ -30,7 +36,7 @@ from PIL import Image
 from .base import ImageSplit
 
 CACHE_ENV = "LORE_BENCH_CACHE"
-FORMAT_VERSION = 1  # bump when the stored layout or the resize changes
+FORMAT_VERSION = 2  # bump when the stored layout, the resize or the key changes
 
 
 def cache_root(root: str | Path | None = None) -> Path:
@@ -38,16 +44,31 @@ def cache_root(root: str | Path | None = None) -> Path:
     return Path(base).expanduser() / "images"
 
 
-def split_fingerprint(split: ImageSplit) -> str:
-    h = hashlib.sha256()
-    for key, label in zip(split.keys, split.labels.tolist()):
-        h.update(f"{key}\0{label}\n".encode())
-    return h.hexdigest()[:16]
+def _file_identity(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"{path}\0missing"  # loading it will fail with its own message
+    return f"{path}\0{st.st_size}\0{st.st_mtime_ns}"
 
 
-def entry_name(split: ImageSplit, dataset: str, split_name: str, size: int, data_version: str = "") -> str:
+def content_fingerprint(split: ImageSplit) -> str | None:
+    """What ``split``'s pixels are: keys, labels, each source file's path, size and
+    mtime, and its ``origin``; None when the split says nothing of its pixels."""
+    if split.files is None and not split.origin:
+        return None
+    h = hashlib.sha256(f"origin\0{split.origin}\n".encode())
+    files = split.files if split.files is not None else [""] * len(split)
+    for key, label, path in zip(split.keys, split.labels.tolist(), files):
+        h.update(f"{key}\0{label}\0{_file_identity(path) if path else ''}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def entry_name(split: ImageSplit, dataset: str, split_name: str, size: int, data_version: str = "",
+               content: str | None = None) -> str:
+    content = content or content_fingerprint(split)
     ident = json.dumps({"dataset": dataset, "split": split_name, "size": size, "data_version": data_version,
-                        "format": FORMAT_VERSION, "items": split_fingerprint(split)}, sort_keys=True)
+                        "format": FORMAT_VERSION, "content": content}, sort_keys=True)
     return f"{dataset}-{split_name}-{size}px-{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
 
 
@@ -115,14 +136,22 @@ class _MemmapLoader:
 
 def cached_split(split: ImageSplit, dataset: str, split_name: str, size: int, data_version: str = "",
                  root: str | Path | None = None) -> ImageSplit:
-    """``split`` with its images served from the cache (built on first use)."""
+    """``split`` with its images served from the cache (built on first use);
+    ``split`` itself when it has no pixel identity to key an entry by."""
+    content = content_fingerprint(split)
+    if content is None:
+        return split
     base = cache_root(root)
     base.mkdir(parents=True, exist_ok=True)
-    final = base / entry_name(split, dataset, split_name, size, data_version)
+    final = base / entry_name(split, dataset, split_name, size, data_version, content)
     if not (final / "meta.json").exists():
         with _locked(base / f"{final.name}.lock"):
             if not (final / "meta.json").exists():  # another process may have built it meanwhile
                 meta = {"dataset": dataset, "split": split_name, "size": size, "data_version": data_version,
-                        "count": len(split), "items": split_fingerprint(split), "format": FORMAT_VERSION}
+                        "count": len(split), "content": content, "format": FORMAT_VERSION}
                 _build(split, size, final, meta)
-    return ImageSplit(keys=list(split.keys), labels=split.labels.copy(), load=_MemmapLoader(final / "images.npy"))
+    # The cached pixels are the resized originals: say so, so a feature cache
+    # never mixes them with features of the original images.
+    return ImageSplit(keys=list(split.keys), labels=split.labels.copy(), load=_MemmapLoader(final / "images.npy"),
+                      files=list(split.files) if split.files is not None else None,
+                      origin=f"{split.origin}|image-cache:{size}px:v{FORMAT_VERSION}")

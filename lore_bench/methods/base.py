@@ -82,9 +82,12 @@ class Method(nn.Module):
     #: False for methods that learn nothing from training images (zero-shot):
     #: the suite then runs them once per dataset (shots 0, first seed).
     uses_training_data: ClassVar[bool] = True
-    #: True when the method changes the backbone's parameters or modules (LoRA,
-    #: BitFit): its requires_grad backbone parameters are then trained and saved.
-    #: Such a method must not cache image features (docs/architecture.md).
+    #: True for a method that changes the backbone's parameters or modules (LoRA
+    #: wrapping attention projections, BitFit unfreezing biases, LayerNorm tuning):
+    #: the engine then builds it on a private deep copy of the backbone (nothing
+    #: leaks into later trials), never feeds it cached image features, and its
+    #: ``__init__`` may set ``requires_grad=True`` on backbone parameters or
+    #: replace backbone submodules. Those parameters are trained, counted and saved.
     trains_backbone: ClassVar[bool] = False
 
     def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
@@ -92,6 +95,11 @@ class Method(nn.Module):
         self.cfg = cfg
         self.backbone = backbone
         self.task = task
+        # What the backbone held before this method adapted it: state added
+        # later (LoRA factors and their buffers) is the method's own, and modules
+        # added later follow the method's train/eval mode.
+        self._backbone_keys = frozenset(backbone.state_dict()) if self.trains_backbone else frozenset()
+        self._backbone_modules = ({id(m) for m in backbone.modules()} if self.trains_backbone else set())
         if self.requires_text:
             backbone.require_text(self.name)
 
@@ -141,22 +149,38 @@ class Method(nn.Module):
 
     # -- what is trained and saved ----------------------------------------------
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """Every parameter with ``requires_grad``: the method's own and, for a
+        ``trains_backbone`` method, those inside ``self.backbone``."""
         for name, p in self.named_parameters():
             if p.requires_grad and (self.trains_backbone or not name.startswith("backbone.")):
                 yield p
 
+    def _saved_keys(self) -> list[str]:
+        """Names (as in ``state_dict``) of what :meth:`trainable_state_dict` saves: the
+        method's own parameters and buffers and, inside the backbone, the trainable
+        parameters and the buffers the method added. Frozen backbone weights are
+        not saved, wherever a wrapper moved them: ``__init__`` rebuilds them."""
+        own = [k for k in self.state_dict() if not k.startswith("backbone.")]
+        if not self.trains_backbone:
+            return own
+        trainable = {n for n, p in self.named_parameters() if p.requires_grad and n.startswith("backbone.")}
+        added = {n for n, _ in self.backbone.named_buffers(prefix="backbone")
+                 if n[len("backbone."):] not in self._backbone_keys}
+        inside = [k for k in self.state_dict() if k in trainable or k in added]
+        return own + inside
+
     def trainable_state_dict(self) -> dict[str, Tensor]:
-        """Everything the method adds to the frozen backbone (params and buffers),
-        plus, for a ``trains_backbone`` method, the backbone parameters it trains."""
-        trained = {n for n, p in self.named_parameters() if p.requires_grad} if self.trains_backbone else set()
-        return {k: v.detach().clone() for k, v in self.state_dict().items()
-                if not k.startswith("backbone.") or k in trained}
+        """Everything the method adds to or trains in the frozen backbone (params and buffers)."""
+        state = self.state_dict()
+        return {k: state[k].detach().clone() for k in self._saved_keys()}
 
     def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("backbone.")]
+        expected = set(self._saved_keys())
+        missing = sorted(expected - set(state))
+        unexpected = sorted(set(state) - expected)
         if missing or unexpected:
             raise KeyError(f"{self.name}: state mismatch, missing {missing}, unexpected {unexpected}")
+        self.load_state_dict(state, strict=False)
 
     @classmethod
     def hard_stage_training(cls, dataset: str, shots: int, recipe: str = "lore_bench", *,
@@ -185,6 +209,10 @@ class Method(nn.Module):
     def train(self, mode: bool = True):
         super().train(mode)
         self.backbone.eval()  # the frozen tower never trains (dropout, BN, drop-path)
+        if self.trains_backbone:  # modules the method put into the tower (a LoRA's dropout) do
+            for module in self.backbone.modules():
+                if id(module) not in self._backbone_modules:
+                    module.training = mode
         return self
 
 

@@ -9,6 +9,7 @@ class keeps the same train/test proportion.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -49,7 +50,8 @@ def keyed_array_split(source: str, images: np.ndarray, labels: np.ndarray, indic
     """The images at ``indices`` of a pool, keyed by their index in the pool
     (``"<source>:<pool index>"``) so a key names the same image in either split."""
     part = array_split(source, images[indices], labels[indices])
-    return ImageSplit(keys=[f"{source}:{int(i)}" for i in indices], labels=part.labels, load=part.load)
+    return ImageSplit(keys=[f"{source}:{int(i)}" for i in indices], labels=part.labels, load=part.load,
+                      origin=part.origin)
 
 
 def file_split(root, relpaths: Sequence[str], labels: Sequence[int]) -> ImageSplit:
@@ -60,7 +62,9 @@ def file_split(root, relpaths: Sequence[str], labels: Sequence[int]) -> ImageSpl
     def load(i: int) -> Image.Image:
         return open_rgb(base / paths[i])  # a broken file: DataFileError naming it
 
-    return ImageSplit(keys=[p.replace("\\", "/") for p in paths], labels=np.asarray(labels), load=load)
+    absolute = Path(os.path.abspath(base))  # the files' identity (caches stat them), not just their names
+    return ImageSplit(keys=[p.replace("\\", "/") for p in paths], labels=np.asarray(labels), load=load,
+                      files=[str(absolute / p) for p in paths])
 
 
 

@@ -6,6 +6,7 @@ the per-epoch checkpoint store.
 """
 from __future__ import annotations
 
+import copy
 import random
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -48,6 +49,10 @@ class TrialRun:
     def autocast(self):
         return autocast_for(self.device, self.training.precision)
 
+    def compute_precision(self) -> str:
+        """The device type and dtype the tower computes in (``cpu-float32``, ``cuda-bfloat16``)."""
+        return f"{self.device.type}-{str(compute_dtype(self.device, self.training.precision)).removeprefix('torch.')}"
+
 
 @dataclass
 class ClassificationTrial:
@@ -70,12 +75,17 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def autocast_for(device: torch.device, precision: str):
+def compute_dtype(device: torch.device, precision: str) -> torch.dtype:
     if device.type != "cuda" or precision == "fp32":
-        return nullcontext()  # CPU autocast is slower than fp32 for these models
+        return torch.float32  # CPU autocast is slower than fp32 for these models
     if precision == "fp16" or (precision == "auto" and not torch.cuda.is_bf16_supported()):
-        return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.float16
+    return torch.bfloat16
+
+
+def autocast_for(device: torch.device, precision: str):
+    dtype = compute_dtype(device, precision)
+    return nullcontext() if dtype == torch.float32 else torch.autocast("cuda", dtype=dtype)
 
 
 def seed_everything(seed: int) -> None:
@@ -88,10 +98,23 @@ def build_method(spec: TrialSpec, backbone, device: torch.device, dataset=None) 
     dataset = dataset or get_dataset(spec.dataset, spec.data_root)
     task = TaskInfo(dataset.name, tuple(dataset.classnames), dataset.template, dataset.lore_template, spec.shots)
     cls = resolve_method(spec.method, spec.plugin)
+    cfg = build_config(cls.Config, spec.method_config, spec.method)
+    if cls.trains_backbone:
+        backbone = private_backbone(backbone)
     # Seed after the (cached, so sometimes skipped) backbone build: the random
     # stream of init, augmentation and data order must not depend on it.
     seed_everything(spec.seed)
-    return cls(build_config(cls.Config, spec.method_config, spec.method), backbone, task).to(device)
+    return cls(cfg, backbone, task).to(device)
+
+
+def private_backbone(backbone):
+    """A deep copy of the (process-cached) ``backbone`` for a method that changes
+    it; frozen like the original. Tokenizers are shared: they hold no weights."""
+    memo = {}
+    text = getattr(backbone, "text", None)
+    if text is not None and getattr(text, "tokenizer", None) is not None:
+        memo[id(text.tokenizer)] = text.tokenizer
+    return copy.deepcopy(backbone, memo).freeze()
 
 
 @lru_cache(maxsize=8)

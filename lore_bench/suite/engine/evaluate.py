@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import resource
 import time
 
 import numpy as np
@@ -13,6 +12,7 @@ from .context import TrialRun
 from .data import build_transform, loader
 from .fit import image_features
 from .flops import gflops_per_image
+from .memory import trial_peak_memory_mb
 from .metrics import classification_metrics
 
 
@@ -45,11 +45,5 @@ def evaluate(run: TrialRun, test, split_name: str = "test") -> dict:
             "per_class_acc": json.dumps([round(a, 4) for a in m["per_class_acc"]]),
             "per_class_acc_min": m["per_class_acc_min"], "num_eval": len(test), "eval_seconds": seconds,
             "eval_images_per_s": len(test) / seconds if seconds > 0 else None,
-            "peak_memory_mb": peak_memory_mb(run.device), "gflops": gflops, "status": STATUS_OK}
+            "peak_memory_mb": trial_peak_memory_mb(run.device), "gflops": gflops, "status": STATUS_OK}
 
-
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    # Peak resident set of this process (worker), in MB (Linux reports KiB).
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

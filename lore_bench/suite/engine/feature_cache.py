@@ -1,11 +1,19 @@
 """Frozen image features, computed once per (backbone, images, preprocessing)
 and shared by every trial on a machine.
 
-Methods whose image tower is frozen and untouched (``caches_image_features``)
-see a constant feature for an un-augmented image, so the cache is exact. Two
-levels: a per-process dict (trials reusing a Ray worker) and files under
-``$LORE_BENCH_CACHE/features`` (other workers and later runs), written
-atomically and read with ``torch.load(weights_only=True)``.
+Methods whose image tower is frozen and untouched (``caches_image_features``
+and not ``trains_backbone``) see a constant feature for an un-augmented image,
+so the cache is exact. Two levels: a per-process dict (trials reusing a Ray
+worker) and files under ``$LORE_BENCH_CACHE/features`` (other workers and later
+runs), written atomically and read with ``torch.load(weights_only=True)``.
+
+A key carries everything that changes a feature: the format version, the
+backbone config and a fingerprint of its weights as built, the compute device
+type and dtype (autocast), the test transform, the dataset and the split's
+content fingerprint (keys, labels and pixel identity, see
+``benchmarks.image_cache.content_fingerprint``). Features are written only
+from a tower that still matches its fingerprint; a split without pixel
+identity is never cached.
 """
 from __future__ import annotations
 
@@ -17,9 +25,14 @@ from typing import Callable
 
 import torch
 
+from ...backbones import BackboneChangedError, changes_since_build, weights_digest
 from ...backbones.base import Backbone
 from ...benchmarks.base import ImageSplit
+from ...benchmarks.image_cache import content_fingerprint
 from .data import build_transform, loader, transform_key
+
+#: Bump when what a cached file holds, or how its key is made, changes.
+FORMAT_VERSION = 2
 
 _MEMORY: "OrderedDict[str, torch.Tensor]" = OrderedDict()
 _MEMORY_ITEMS = 16
@@ -29,13 +42,17 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LORE_BENCH_CACHE", "~/.cache/lore_bench")).expanduser()
 
 
-def feature_key(backbone: Backbone, backbone_cfg: dict, split: ImageSplit, dataset: str) -> str:
+def feature_key(backbone: Backbone, backbone_cfg: dict, split: ImageSplit, dataset: str, precision: str,
+                content: str | None = None) -> str | None:
+    """The cache key of ``split``'s features; None when the split has no pixel identity.
+    ``precision`` names the compute device type and dtype (e.g. ``cuda-bfloat16``)."""
+    content = content or content_fingerprint(split)
+    if content is None:
+        return None
     h = hashlib.sha256()
-    h.update(repr(sorted(backbone_cfg.items())).encode())
-    h.update(transform_key(backbone.info).encode())
-    h.update(dataset.encode())
-    for key in split.keys:
-        h.update(key.encode())
+    for part in (f"format{FORMAT_VERSION}", repr(sorted(backbone_cfg.items())), weights_digest(backbone),
+                 precision, transform_key(backbone.info), dataset, content):
+        h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
 
@@ -52,13 +69,16 @@ def compute_features(backbone: Backbone, split: ImageSplit, device: torch.device
 
 
 def cached_features(backbone: Backbone, backbone_cfg: dict, split: ImageSplit, dataset: str,
-                    device: torch.device, batch_size: int, autocast: Callable, use_disk: bool = True) -> torch.Tensor:
+                    device: torch.device, batch_size: int, autocast: Callable, precision: str,
+                    use_disk: bool = True) -> torch.Tensor:
     if os.environ.get("LORE_BENCH_FEATURE_CACHE", "1") == "0":  # off: for benchmarks and debugging
         return compute_features(backbone, split, device, batch_size, autocast)
-    key = feature_key(backbone, backbone_cfg, split, dataset)
+    key = feature_key(backbone, backbone_cfg, split, dataset, precision)
+    if key is None:
+        return compute_features(backbone, split, device, batch_size, autocast)
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
-        return _MEMORY[key]
+        return _MEMORY[key].clone()  # a copy: a method writing into it must not change the next trial's
     path = cache_dir() / "features" / f"{key}.pt"
     feats = None
     if use_disk and path.exists():
@@ -66,8 +86,14 @@ def cached_features(backbone: Backbone, backbone_cfg: dict, split: ImageSplit, d
             feats = torch.load(path, weights_only=True)
         except Exception:  # a torn or foreign file: recompute rather than fail the trial
             feats = None
-    if feats is None or len(feats) != len(split):
+    if not isinstance(feats, torch.Tensor) or len(feats) != len(split):
         feats = compute_features(backbone, split, device, batch_size, autocast)
+        # The key names the tower as built: features of a tower that a method
+        # changed since must never be stored under it (they would outlive the trial).
+        changed = changes_since_build(backbone)
+        if changed:
+            raise BackboneChangedError("the backbone changed since it was built (" + "; ".join(changed) +
+                                       "); its features are not cached")
         if use_disk:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -76,7 +102,7 @@ def cached_features(backbone: Backbone, backbone_cfg: dict, split: ImageSplit, d
     _MEMORY[key] = feats
     while len(_MEMORY) > _MEMORY_ITEMS:
         _MEMORY.popitem(last=False)
-    return feats
+    return feats.clone()
 
 
 def clear_memory_cache() -> None:

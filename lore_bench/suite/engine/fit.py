@@ -1,7 +1,8 @@
 """Train one stage of a trial: prepare (closed-form fits), then the epoch loop.
 
 The engine owns the optimizer, schedule, precision, data order, checkpoints
-and timing; the method supplies only its trainable parameters and its loss.
+and timing; the method supplies only its trainable parameters (its own and,
+for a ``trains_backbone`` method, those inside its private tower) and its loss.
 """
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ from typing import Callable
 
 import torch
 
-from ...methods.base import PrepareContext
+from ...methods.base import Method, PrepareContext
 from ...results.schema import STATUS_DIVERGED
 from .. import schedules
 from ..training import TrainingConfig
 from .context import TrialRun, seed_everything
 from .data import build_transform, feature_batches, labels_tensor, loader
-from .feature_cache import cached_features
+from .feature_cache import cached_features, compute_features
+
+
+class NothingToTrainError(ValueError):
+    """A method that learns from training images has nothing to learn with."""
 
 
 @dataclass
@@ -38,9 +43,34 @@ def _prepare_context(run: TrialRun, train, stage: str) -> PrepareContext:
     )
 
 
+def uses_feature_cache(method: Method) -> bool:
+    """Cached features only for a frozen, untouched tower: never for a method
+    that trains inside it, whatever it declares about caching."""
+    return method.caches_image_features and not method.trains_backbone
+
+
 def image_features(run: TrialRun, split) -> torch.Tensor:
+    """The method's tower's features of ``split`` (un-augmented), from the cache where exact."""
+    if not uses_feature_cache(run.method):
+        return compute_features(run.method.backbone, split, run.device, run.training.eval_batch_size,
+                                run.autocast).to(run.device)
     return cached_features(run.method.backbone, run.spec.backbone, split, run.spec.dataset, run.device,
-                           run.training.eval_batch_size, run.autocast).to(run.device)
+                           run.training.eval_batch_size, run.autocast, run.compute_precision()).to(run.device)
+
+
+def check_something_to_train(method: Method, params: list) -> None:
+    """Before training: a method that uses training data must train something or fit in ``prepare``."""
+    if params or not method.uses_training_data or type(method).prepare is not Method.prepare:
+        return
+    inside = sum(p.numel() for n, p in method.named_parameters() if p.requires_grad and n.startswith("backbone."))
+    hint = (f" It set requires_grad on {inside} backbone parameters without declaring `trains_backbone = True`, "
+            "so the engine does not train them." if inside and not method.trains_backbone else "")
+    raise NothingToTrainError(
+        f"method '{method.name}' uses training data but has no trainable parameters and no prepare(), so it "
+        f"would run as an untrained model.{hint} Give it parameters (requires_grad=True); to train parameters "
+        "inside the backbone, declare `trains_backbone = True` and unfreeze or wrap them in __init__; "
+        "for a closed-form fit override prepare(); if it learns nothing from images, set "
+        "`uses_training_data = False`.")
 
 
 def lr_at(epoch: int, cfg: TrainingConfig) -> float:
@@ -67,6 +97,7 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
         after_prepare()
     prepare_seconds = time.perf_counter() - t_prepare
     params = list(method.trainable_parameters())
+    check_something_to_train(method, params)
     epochs: list[dict] = []
     if cfg.epochs <= 0 or not params or len(train) == 0:
         return StageResult({"stage": stage, "num_train": len(train), "train_seconds": prepare_seconds}, epochs)
@@ -80,7 +111,7 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
         method.load_trainable_state_dict(state["method"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, train_seconds, epochs = state["epoch"] + 1, state["train_seconds"], state["epochs"]
-    use_features = method.caches_image_features and not cfg.augment
+    use_features = uses_feature_cache(method) and not cfg.augment
     features = image_features(run, train) if use_features else None
     labels = labels_tensor(train)
     transform = build_transform(method.backbone.info, train_augment=cfg.augment)
