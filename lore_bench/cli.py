@@ -159,7 +159,7 @@ def _run(args) -> int:
         address=args.address or ray_cfg.get("address"),
         dashboard=not args.no_dashboard and ray_cfg.get("dashboard", True),
         dashboard_host=args.dashboard_host or ray_cfg.get("dashboard_host", "127.0.0.1"),
-        dashboard_port=args.dashboard_port or ray_cfg.get("dashboard_port", 8265),
+        dashboard_port=args.dashboard_port or ray_cfg.get("dashboard_port"),
         auth=not args.no_auth and ray_cfg.get("auth", True),
         num_cpus=args.num_cpus or ray_cfg.get("num_cpus"),
         num_gpus=ray_cfg.get("num_gpus"),
@@ -171,6 +171,10 @@ def _run(args) -> int:
         keep_checkpoints=args.keep_checkpoints or ray_cfg.get("keep_checkpoints", False),
         retry_failed=args.retry_failed, retry_diverged=args.retry_diverged,
     )
+    if options.checkpoint_dir and "://" in options.checkpoint_dir:
+        print(f"error: --checkpoints / ray.checkpoint_dir takes a directory ('{options.checkpoint_dir}' is a URI); "
+              "on a cluster give a path every node mounts (NFS, a shared disk)", file=sys.stderr)
+        return EXIT_USAGE
     print(f"suite '{suite.name}': {len(specs)} trials; results in {Path(results).resolve()}")
     from .suite.orchestrate.ray_session import ClusterError
 
@@ -180,7 +184,7 @@ def _run(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     if summary.wall_seconds:
-        print(f"finished in {summary.wall_seconds:.0f}s: {summary.ok} ok, {summary.diverged} diverged, "
+        print(f"{'stopped after' if summary.fatal else 'finished in'} {summary.wall_seconds:.0f}s: {summary.ok} ok, {summary.diverged} diverged, "
               f"{summary.failed} failed, {summary.skipped} skipped (already stored); the trials' own "
               f"train + eval time sums to {summary.trial_seconds:.0f}s")
     for error in summary.errors:

@@ -46,7 +46,7 @@ class RunOptions:
     address: str | None = None  # join a cluster ("auto", "host:6379", "ray://host:10001"); None: start a local Ray
     dashboard: bool = True
     dashboard_host: str = "127.0.0.1"
-    dashboard_port: int = 8265
+    dashboard_port: int | None = None  # None: 8265 or the next free port (an explicit busy port is an error)
     auth: bool = True  # Ray's token authentication; False sets RAY_AUTH_MODE=disabled
     num_cpus: int | None = None
     num_gpus: int | None = None
@@ -182,6 +182,7 @@ def _run_wave(wave: list[TrialSpec], options: RunOptions, store: ResultsStore, s
             cause = failure_cause(str(err))
             printer(f"Ray Tune stopped ({cause}); {len(running)} running trial(s) charged an attempt, "
                     "the rest of the queue continues")
+            callback.running.clear()  # Tune's loop is gone: nothing runs any more
             for spec in running:
                 aborts[spec.trial_id] = aborts.get(spec.trial_id, 0) + 1
                 if aborts[spec.trial_id] > options.retries:

@@ -16,6 +16,7 @@ import os
 import secrets
 import socket
 import stat
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -142,10 +143,54 @@ def _is_auth_error(err: BaseException) -> bool:
     seen = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
-        if isinstance(err, AuthenticationError) or "UNAUTHENTICATED" in str(err):
+        text = str(err)  # Ray's node.py re-raises the GCS error as text inside a RuntimeError
+        if isinstance(err, AuthenticationError) or "InvalidAuthToken" in text or "AuthenticationError" in text:
             return True
         err = err.__cause__ or err.__context__
     return False
+
+
+def _turn_token_auth_on() -> None:
+    os.environ["RAY_AUTH_MODE"] = "token"
+    try:  # Ray caches its config at import: refresh it as ray.init does for a new local cluster
+        from ray._private.authentication.authentication_token_setup import _enable_token_auth
+
+        _enable_token_auth()
+    except ImportError:  # pragma: no cover - another Ray layout: the variable alone
+        pass
+
+
+@contextmanager
+def _quiet_stderr():
+    """Ray's C++ client logs every refused attempt straight to fd 2."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def check_auth(address: str) -> None:
+    """One connection attempt to the cluster's GCS: a token problem is one
+    clear message now, instead of Ray's 20 retries and a long traceback."""
+    if address.startswith("ray://"):
+        return  # Ray Client: ray.init reports it
+    endpoint = cluster_endpoint(address)
+    if endpoint is None:
+        return
+    try:
+        from ray._raylet import GcsClient
+    except ImportError:  # pragma: no cover
+        return
+    try:
+        with _quiet_stderr():
+            GcsClient(address=f"{endpoint[0]}:{endpoint[1]}")
+    except Exception as err:  # noqa: BLE001 - only an auth failure is ours to explain
+        if _is_auth_error(err):
+            raise ClusterError(_auth_hint(address)) from None
 
 
 # -- ray.init ----------------------------------------------------------------------
@@ -170,7 +215,8 @@ def init_ray(options, runtime_env: dict) -> str | None:
     if address:
         check_reachable(address)
         if options.auth and "RAY_AUTH_MODE" not in os.environ and token_available():
-            os.environ["RAY_AUTH_MODE"] = "token"  # Ray never turns it on for an explicit address
+            _turn_token_auth_on()  # Ray never turns it on for an explicit address
+        check_auth(address)
         try:
             ctx = ray.init(address=address, runtime_env=runtime_env, log_to_driver=options.log_to_driver)
         except Exception as err:  # noqa: BLE001 - an auth failure gets one clear line, anything else goes on
