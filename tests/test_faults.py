@@ -219,3 +219,13 @@ def test_a_dead_cluster_address_fails_in_seconds_with_a_clear_message():
     with pytest.raises(ClusterError, match="nothing answers"):
         check_reachable(f"ray://127.0.0.1:{port}")
     assert time.time() - t0 < 12
+
+
+def test_a_checkpoint_uri_is_refused_before_anything_starts(tmp_path, capsys):
+    from lore_bench.cli import main
+
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: t\nbackbones: [micro_clip_random]\ndatasets: [sklearn_digits]\n"
+                     "methods: {zeroshot_clip: {}}\nprotocol: {name: few_shot, shots: [1], seeds: [1]}\n")
+    assert main(["run", str(suite), "--results", str(tmp_path / "r"), "--checkpoints", "s3://bucket/ck"]) == 2
+    assert "takes a directory" in capsys.readouterr().err and not (tmp_path / "r").exists()

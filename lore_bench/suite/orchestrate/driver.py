@@ -127,6 +127,10 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
                 _run_wave(runnable, options, store, summary, printer, len(todo), keep)
     except DiskFull as err:
         summary.fatal = str(err)
+    except OSError as err:  # a dependent's failure row, written outside Tune
+        if not is_disk_full(err):
+            raise
+        summary.fatal = _disk_full_message(err, options)
     finally:
         if started_ray:
             ray.shutdown()

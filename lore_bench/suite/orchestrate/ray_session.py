@@ -194,15 +194,27 @@ def check_auth(address: str) -> None:
 
 
 # -- ray.init ----------------------------------------------------------------------
-def bind_local_services_to_loopback() -> None:
-    """A local Ray's servers (GCS, raylet, workers, agents, metrics) on
-    127.0.0.1 only. Ray binds them to the node IP on all interfaces unless its
-    node IP is the loopback address, which on Linux it picks only when told
-    (the switch macOS and Windows get by default)."""
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray's processes started from here
+@contextmanager
+def local_services_on_loopback():
+    """While a local Ray starts: its servers (GCS, raylet, workers, agents,
+    metrics) bind 127.0.0.1 only. Ray binds them to the node IP on all
+    interfaces unless its node IP is the loopback address, which on Linux it
+    picks only under the switch macOS and Windows get by default. The processes
+    started meanwhile keep it; this process gets its settings back after."""
     from ray._private import ray_constants
 
+    name = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    saved_env, saved_flag = os.environ.get(name), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[name] = "0"  # Ray's processes started from here
     ray_constants.ENABLE_RAY_CLUSTER = False  # this process (read when ray was imported)
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved_env
 
 
 def init_ray(options, runtime_env: dict) -> str | None:
@@ -233,11 +245,11 @@ def init_ray(options, runtime_env: dict) -> str | None:
             kwargs["object_store_memory"] = options.object_store_memory
         if os.environ.get("RAY_AUTH_MODE", "token") != "disabled":
             ensure_private_token()
-        bind_local_services_to_loopback()
-        ctx = ray.init(num_cpus=options.num_cpus, num_gpus=options.num_gpus, include_dashboard=options.dashboard,
-                       dashboard_host=options.dashboard_host, dashboard_port=options.dashboard_port,
-                       runtime_env=runtime_env, log_to_driver=options.log_to_driver, _node_ip_address=LOOPBACK,
-                       **kwargs)
+        with local_services_on_loopback():
+            ctx = ray.init(num_cpus=options.num_cpus, num_gpus=options.num_gpus, include_dashboard=options.dashboard,
+                           dashboard_host=options.dashboard_host, dashboard_port=options.dashboard_port,
+                           runtime_env=runtime_env, log_to_driver=options.log_to_driver, _node_ip_address=LOOPBACK,
+                           **kwargs)
         if os.environ.get("RAY_AUTH_MODE", "token") != "disabled" and not os.environ.get("RAY_AUTH_TOKEN"):
             tighten(token_path())
     url = getattr(ctx, "dashboard_url", None)
