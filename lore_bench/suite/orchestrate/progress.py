@@ -1,5 +1,6 @@
-"""The driver's Tune callback: stores each finished trial's rows and prints
-done / running / failed / pending with an ETA."""
+"""The driver's Tune callback: stores each finished trial's rows, records a
+trial that failed (after its retries) once with a one-line cause, stops the run
+on a full disk, and prints done / running / failed / pending with an ETA."""
 from __future__ import annotations
 
 import json
