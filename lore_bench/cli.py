@@ -1,9 +1,12 @@
 """`lore-bench` command line: parses arguments and calls the layers below.
 
-Exit codes: 0 ok; 1 some trials failed; 2 bad input (a suite file, a flag,
-a name, a path, a data or store file): a short message naming it, what was
-expected and a fix, no traceback (``--debug`` adds one); 3 an internal error,
-a bug in lore-bench: the traceback, and a line that says so; 130 interrupted.
+Exit codes: 0 every trial of the run is stored ok; 1 some trial failed or
+diverged (in this run, or stored so by an earlier one and not retried), or the
+run stopped early (a full disk); 2 bad input (a suite file, a flag, a name, a
+path, a data or store file) or a Ray cluster that cannot be reached or joined:
+a short message naming it, what was expected and a fix, no traceback
+(``--debug`` adds one); 3 an internal error, a bug in lore-bench: the
+traceback, and a line that says so; 130 interrupted.
 """
 from __future__ import annotations
 
@@ -136,6 +139,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-concurrent", type=_int_range(0, note=" (0: as many as the resources allow)"),
                      help="at most this many trials at once (0: no limit beyond the resources)")
     run.add_argument("--retries", type=_int_range(0), help="retries of a failed trial (default: the suite's, else 1)")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="rerun trials stored as failed (default: they are kept, and the exit code is 1)")
+    run.add_argument("--retry-diverged", action="store_true",
+                     help="rerun trials stored as diverged (non-finite loss; default: stored once, not rerun)")
+    run.add_argument("--checkpoints", metavar="DIR",
+                     help="per-epoch checkpoint directory (default <results>/checkpoints); on a cluster, a path "
+                          "every node shares (NFS) lets a retried trial resume on any node")
+    run.add_argument("--keep-checkpoints", action="store_true",
+                     help="keep each trial's checkpoint after its row is stored (default: removed, except "
+                          "those other trials depend on)")
     run.add_argument("--verbose", action="store_true", help="forward the workers' logs to this terminal")
 
     val = sub.add_parser("validate", help="check a suite file without starting Ray", parents=[debug])
@@ -242,10 +255,12 @@ def _run(args) -> int:
     _check_writable_dir(results, "--results" if args.results else f"{args.suite}: results", create=not args.dry_run)
     if args.dry_run:
         from .results.store import ResultsStore
-        from .suite.plan import pending_specs, with_dependencies
+        from .suite.plan import plan_pending, with_dependencies
 
         specs = with_dependencies(specs)
-        pending = {s.trial_id for s in pending_specs(specs, ResultsStore(results).completed_trial_ids())}
+        todo, _ = plan_pending(specs, ResultsStore(results), retry_failed=args.retry_failed,
+                               retry_diverged=args.retry_diverged)
+        pending = {s.trial_id for s in todo}
         print(trial_table(specs, pending))
         print(f"{len(specs)} trials ({len(pending)} to run, {len(specs) - len(pending)} already stored in {results})")
         return EXIT_OK
@@ -257,7 +272,7 @@ def _run(args) -> int:
         address=args.address or ray_cfg.get("address"),
         dashboard=not args.no_dashboard and ray_cfg.get("dashboard", True),
         dashboard_host=args.dashboard_host or ray_cfg.get("dashboard_host", "127.0.0.1"),
-        dashboard_port=args.dashboard_port or ray_cfg.get("dashboard_port", 8265),
+        dashboard_port=args.dashboard_port or ray_cfg.get("dashboard_port"),
         auth=not args.no_auth and ray_cfg.get("auth", True),
         num_cpus=args.num_cpus or ray_cfg.get("num_cpus"),
         num_gpus=ray_cfg.get("num_gpus"),
@@ -265,18 +280,38 @@ def _run(args) -> int:
         max_concurrent=args.max_concurrent if args.max_concurrent is not None else res.get("max_concurrent", 0),
         retries=args.retries if args.retries is not None else res.get("retries", 1),
         log_to_driver=args.verbose,
+        checkpoint_dir=args.checkpoints or ray_cfg.get("checkpoint_dir"),
+        keep_checkpoints=args.keep_checkpoints or ray_cfg.get("keep_checkpoints", False),
+        retry_failed=args.retry_failed, retry_diverged=args.retry_diverged,
     )
+    if options.checkpoint_dir and "://" in options.checkpoint_dir:
+        print(f"error: --checkpoints / ray.checkpoint_dir takes a directory ('{options.checkpoint_dir}' is a URI); "
+              "on a cluster give a path every node mounts (NFS, a shared disk)", file=sys.stderr)
+        return EXIT_USAGE
     print(f"suite '{suite.name}': {len(specs)} trials; results in {Path(results).resolve()}")
-    summary = run_suite(specs, options)
+    from .suite.orchestrate.ray_session import ClusterError
+
+    try:
+        summary = run_suite(specs, options)
+    except ClusterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     if summary.wall_seconds:
-        print(f"finished in {summary.wall_seconds:.0f}s: {summary.ok} ok, {summary.diverged} diverged, "
+        print(f"{'stopped after' if summary.fatal else 'finished in'} {summary.wall_seconds:.0f}s: {summary.ok} ok, {summary.diverged} diverged, "
               f"{summary.failed} failed, {summary.skipped} skipped (already stored); the trials' own "
               f"train + eval time sums to {summary.trial_seconds:.0f}s")
     for error in summary.errors:
         print(f"  failed: {error}", file=sys.stderr)
+    for status, n in summary.left_as_stored.items():
+        print(f"  {n} trial(s) stored as {status} by an earlier run, not rerun (--retry-{status} reruns them)",
+              file=sys.stderr)
+    if summary.fatal:
+        print(f"error: the run stopped: {summary.fatal}; free space and rerun the same command "
+              "(stored trials are skipped, unfinished ones resume)", file=sys.stderr)
+        return EXIT_FAILED
     _print_summary_table(results, suite.name)
     print(f"next: lore-bench report --results {results}")
-    return EXIT_FAILED if summary.failed else EXIT_OK
+    return EXIT_OK if summary.all_ok else EXIT_FAILED
 
 
 def _print_summary_table(results: str, suite_name: str) -> None:

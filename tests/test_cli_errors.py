@@ -141,7 +141,7 @@ def test_only_errors_do_not_repeat_their_prefix(tmp_path):
 # -- filters that match nothing ------------------------------------------------------------
 
 @pytest.mark.parametrize("only, expected", [
-    ("method=nonexistent", "valid method values here: clip_adapter"),
+    ("method=nonexistent", "valid method values here: bitfit, clip_adapter"),
     ("dataset=mnst", "did you mean 'mnist'"),
     ("shots=abc", "expected an integer"),
     ("shots=abc", "1, 4, 16"),

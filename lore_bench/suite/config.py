@@ -36,7 +36,8 @@ TOP_LEVEL = {
 COMMON_PROTOCOL_KEYS = {"name": str, "plugin": str, "shots": list, "seeds": list}
 RESOURCE_KEYS = {"cpu": (int, float), "gpu": (int, float), "max_concurrent": int, "retries": int}
 RAY_KEYS = {"address": (str, type(None)), "dashboard": bool, "dashboard_host": str, "dashboard_port": int,
-            "auth": bool, "num_cpus": (int, type(None)), "num_gpus": (int, type(None))}
+            "auth": bool, "num_cpus": (int, type(None)), "num_gpus": (int, type(None)),
+            "checkpoint_dir": (str, type(None)), "keep_checkpoints": bool}
 DEFAULT_RESOURCES = {"cpu": 1, "gpu": 0, "max_concurrent": 0, "retries": 1}
 
 

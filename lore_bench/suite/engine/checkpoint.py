@@ -25,8 +25,12 @@ class StageCheckpoint:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(stage)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk (or a kill signal we can catch) leaves no partial file
+            raise
 
     def load(self, stage: str) -> dict | None:
         path = self.path(stage)

@@ -2,14 +2,22 @@
 
 What is done is decided by the results store, never by Tune's experiment state
 (after a SIGKILL of the driver that state can lag): a rerun skips every trial
-stored as ok, and a trial that was mid-way resumes from its per-epoch
-checkpoint. Trials that others depend on run in an earlier wave.
+stored as ok (and, unless asked to retry them, those stored failed or
+diverged), and a trial that was mid-way resumes from its per-epoch checkpoint.
+Trials that others depend on run in an earlier wave.
+
+Faults stay inside their trial: Tune retries a trial that raised, lost its
+worker or its node (``resources.retries``), then the callback records it failed
+with a one-line cause. Should Tune's loop itself abort, the trials that were
+running are charged an attempt and the rest of the queue runs in a new loop.
+A full disk ends the run with one message.
 """
 from __future__ import annotations
 
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +27,10 @@ from ray import tune
 from ...results.rows import failure_row
 from ...results.store import ResultsStore
 from ..engine.checkpoint import checkpoint_file
-from ..plan import dependencies, pending_specs, waves, with_dependencies
+from ..plan import dependencies, plan_pending, waves, with_dependencies
 from ..spec import TrialSpec
+from .checkpoints import needed_by_dependents
+from .faults import DiskFull, failure_cause, is_disk_full, survive_worker_deaths
 from .progress import Printer, StoreCallback, trial_dirname, trial_label
 from .ray_session import init_ray, plugin_runtime_env
 from .trainable import lore_trainable
@@ -29,11 +39,14 @@ from .trainable import lore_trainable
 @dataclass
 class RunOptions:
     results_dir: str = "results"
-    checkpoint_dir: str | None = None  # default <results>/checkpoints
-    address: str | None = None  # join a cluster ("auto", "ray://host:10001"); None: start a local Ray
+    checkpoint_dir: str | None = None  # default <results>/checkpoints; on a cluster, a path every node shares
+    keep_checkpoints: bool = False  # keep every trial's checkpoint after its row is stored
+    retry_failed: bool = False  # rerun trials stored as failed
+    retry_diverged: bool = False  # rerun trials stored as diverged
+    address: str | None = None  # join a cluster ("auto", "host:6379", "ray://host:10001"); None: start a local Ray
     dashboard: bool = True
     dashboard_host: str = "127.0.0.1"
-    dashboard_port: int = 8265
+    dashboard_port: int | None = None  # None: 8265 or the next free port (an explicit busy port is an error)
     auth: bool = True  # Ray's token authentication; False sets RAY_AUTH_MODE=disabled
     num_cpus: int | None = None
     num_gpus: int | None = None
@@ -64,22 +77,34 @@ class RunSummary:
     dashboard_url: str | None = None
     errors: list[str] = field(default_factory=list)
     stored_ok: set[str] = field(default_factory=set)  # trial_ids stored ok by this run
+    left_as_stored: dict[str, int] = field(default_factory=dict)  # status -> trials not rerun (failed / diverged)
+    fatal: str | None = None  # why the run stopped early (a full disk)
+
+    @property
+    def all_ok(self) -> bool:
+        """Every trial of the run is stored ok (the exit code says so)."""
+        return not (self.failed or self.diverged or self.fatal or any(self.left_as_stored.values()))
 
 
-def plan_run(specs: list[TrialSpec], store: ResultsStore, checkpoints: Path) -> tuple[list[TrialSpec], list[TrialSpec]]:
-    """(every trial of the run, the ones still to do) — the store decides."""
+def plan_run(specs: list[TrialSpec], store: ResultsStore, checkpoints: Path, retry_failed: bool = False,
+             retry_diverged: bool = False) -> tuple[list[TrialSpec], list[TrialSpec], dict[str, str]]:
+    """(every trial of the run, the ones still to do, the stored statuses) — the store decides."""
     specs = with_dependencies(specs)
-    todo = pending_specs(specs, store.completed_trial_ids(),
-                         has_checkpoint=lambda s: checkpoint_file(checkpoints, s.trial_id).exists())
-    return specs, todo
+    todo, statuses = plan_pending(specs, store, lambda s: checkpoint_file(checkpoints, s.trial_id).exists(),
+                                  retry_failed, retry_diverged)
+    return specs, todo, statuses
 
 
 def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = print) -> RunSummary:
     store = ResultsStore(options.results_dir)
-    specs, todo = plan_run(specs, store, options.checkpoints())
+    specs, todo, statuses = plan_run(specs, store, options.checkpoints(), options.retry_failed, options.retry_diverged)
     summary = RunSummary(total=len(specs), skipped=len(specs) - len(todo))
-    if summary.skipped:
-        printer(f"{summary.skipped} of {len(specs)} trials already stored as ok: skipped")
+    pending_ids = {s.trial_id for s in todo}
+    for status in ("failed", "diverged"):
+        n = sum(1 for t, st in statuses.items() if st == status and t not in pending_ids)
+        if n:
+            summary.left_as_stored[status] = n
+    _print_skipped(summary, len(specs), printer)
     if not todo:
         return summary
     # Leases: a second driver on this store takes only the trials nobody holds.
@@ -91,6 +116,9 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
     if not todo:
         return summary
     t0 = time.time()
+    # Ctrl-C must stop the driver: Tune's own SIGINT handler would end only the
+    # current loop (and the next wave would start).
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     started_ray = not ray.is_initialized()
     if started_ray:
         remote = bool(options.address or os.environ.get("RAY_ADDRESS"))
@@ -98,12 +126,20 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
         if summary.dashboard_url:
             auth = " (token auth: see ~/.ray/auth_token)" if options.auth else ""
             printer(f"Ray dashboard: {summary.dashboard_url}{auth}")
+    survive_worker_deaths()
+    keep = needed_by_dependents(specs)
     try:
-        pending_ids = {s.trial_id for s in todo}
+        ok_before = {t for t, st in statuses.items() if st == "ok" and t not in pending_ids}
         for wave in waves(todo):
-            runnable = [s for s in wave if _dependencies_ok(s, pending_ids, summary, store, printer)]
+            runnable = [s for s in wave if _dependencies_ok(s, ok_before, summary, store, printer)]
             if runnable:
-                _fit(runnable, options, store, summary, printer, remaining=len(todo))
+                _run_wave(runnable, options, store, summary, printer, len(todo), keep)
+    except DiskFull as err:
+        summary.fatal = str(err)
+    except OSError as err:  # a dependent's failure row, written outside Tune
+        if not is_disk_full(err):
+            raise
+        summary.fatal = _disk_full_message(err, options)
     finally:
         store.release()  # whatever did not finish: free for the next driver
         if started_ray:
@@ -112,13 +148,24 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
     return summary
 
 
-def _dependencies_ok(spec: TrialSpec, pending_ids: set[str], summary: RunSummary, store: ResultsStore,
+def _print_skipped(summary: RunSummary, total: int, printer: Printer) -> None:
+    if not summary.skipped:
+        return
+    left = summary.left_as_stored
+    ok = summary.skipped - sum(left.values())
+    extra = "".join(f", {n} stored as {status} (rerun with --retry-{status})" for status, n in left.items())
+    printer(f"{summary.skipped} of {total} trials already stored: {ok} ok{extra}; skipped")
+
+
+def _dependencies_ok(spec: TrialSpec, ok_before: set[str], summary: RunSummary, store: ResultsStore,
                      printer: Printer) -> bool:
-    """A trial whose dependency failed in this run is recorded failed, not run."""
-    failed = [d for d in dependencies(spec) if d.trial_id in pending_ids and d.trial_id not in summary.stored_ok]
+    """A trial whose dependency is not stored ok (failed in this run, or stored
+    failed and not retried) is recorded failed, not run."""
+    ok = ok_before | summary.stored_ok
+    failed = [d for d in dependencies(spec) if d.trial_id not in ok]
     if not failed:
         return True
-    error = f"depends on trial {failed[0].trial_id} ({failed[0].short()}), which did not finish ok in this run"
+    error = f"depends on trial {failed[0].trial_id} ({failed[0].short()}), which is not stored ok"
     store.write_trial([failure_row(spec, error)])
     store.release([spec.trial_id])
     summary.failed += 1
@@ -127,26 +174,66 @@ def _dependencies_ok(spec: TrialSpec, pending_ids: set[str], summary: RunSummary
     return False
 
 
-def _fit(todo: list[TrialSpec], options: RunOptions, store: ResultsStore, summary: RunSummary, printer: Printer,
-         remaining: int) -> None:
+def _run_wave(wave: list[TrialSpec], options: RunOptions, store: ResultsStore, summary: RunSummary,
+              printer: Printer, remaining: int, keep: set[str]) -> None:
+    """One wave through Tune; if Tune's loop aborts (a Tune or Ray error that is
+    no trial's own), the trials it was running are charged an attempt and the
+    unfinished rest runs in a new loop."""
+    queue, aborts = list(wave), {}
+    while queue:
+        callback = StoreCallback(store, summary, remaining - (summary.ok + summary.diverged + summary.failed),
+                                 printer, _concurrency(options))
+        try:
+            _fit(queue, options, callback, keep)
+            return
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # noqa: BLE001 - decided below: disk full ends the run, else retry
+            if callback.fatal or is_disk_full(err):
+                raise DiskFull(callback.fatal or _disk_full_message(err, options)) from None
+            running = [s for s in queue if s.trial_id in callback.running_specs]
+            if not running:
+                raise
+            cause = failure_cause(str(err))
+            printer(f"Ray Tune stopped ({cause}); {len(running)} running trial(s) charged an attempt, "
+                    "the rest of the queue continues")
+            callback.running.clear()  # Tune's loop is gone: nothing runs any more
+            for spec in running:
+                aborts[spec.trial_id] = aborts.get(spec.trial_id, 0) + 1
+                if aborts[spec.trial_id] > options.retries:
+                    callback.record_failure(spec, f"{cause} (Ray Tune's loop stopped while it ran)")
+            queue = [s for s in queue if s.trial_id not in callback.finished]
+
+
+def _disk_full_message(err: BaseException, options: RunOptions) -> str:
+    return (f"no space left on device (writing under {Path(options.results_dir).resolve()} or "
+            f"{options.checkpoints()}): {failure_cause(str(err))}")
+
+
+def _concurrency(options: RunOptions) -> int:
+    cluster_cpus = ray.cluster_resources().get("CPU", 1)
+    return options.max_concurrent or max(1, int(cluster_cpus // max(options.cpu_per_trial, 1e-9)))
+
+
+def _fit(todo: list[TrialSpec], options: RunOptions, callback: StoreCallback, keep: set[str]) -> None:
     # Our own progress lines replace Tune's tables; keep Tune's INFO chatter out of them.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Each failed attempt gets one line from our callback (its traceback stays in
+    # the trial's error file and the stored row), not Tune's 40-line log entry.
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
     logging.getLogger("ray.tune").setLevel(logging.WARNING)
     results = Path(options.results_dir).expanduser().resolve()
     resources = {"cpu": options.cpu_per_trial, "gpu": options.gpu_per_trial}
-    cluster_cpus = ray.cluster_resources().get("CPU", 1)
-    concurrency = options.max_concurrent or max(1, int(cluster_cpus // max(options.cpu_per_trial, 1e-9)))
-    printer(f"running {len(todo)} trials, up to {concurrency} at a time ({resources['cpu']} CPU, "
-            f"{resources['gpu']} GPU each)")
-    done_before = summary.ok + summary.diverged + summary.failed
-    callback = StoreCallback(store, summary, remaining - done_before, printer, concurrency)
+    callback.printer(f"running {len(todo)} trials, up to {callback.concurrency} at a time ({resources['cpu']} CPU, "
+                     f"{resources['gpu']} GPU each)")
     tuner = tune.Tuner(
         tune.with_resources(lore_trainable, resources),
-        param_space={"spec": tune.grid_search([s.to_json() for s in todo]), "checkpoint_dir": str(options.checkpoints())},
+        param_space={"spec": tune.grid_search([s.to_json() for s in todo]), "checkpoint_dir": str(options.checkpoints()),
+                     "keep_checkpoints": sorted(keep) if not options.keep_checkpoints else True},
         tune_config=tune.TuneConfig(max_concurrent_trials=options.max_concurrent or None, reuse_actors=True,
                                     trial_name_creator=trial_label, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
-            name=f"lore-bench-{time.strftime('%Y%m%d-%H%M%S')}",
+            name=f"lore-bench-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",  # one per loop
             storage_path=str(results / "_ray"),
             failure_config=tune.FailureConfig(max_failures=options.retries),
             callbacks=[callback],

@@ -1,5 +1,6 @@
-"""The driver's Tune callback: stores each finished trial's rows and prints
-done / running / failed / pending with an ETA."""
+"""The driver's Tune callback: stores each finished trial's rows, records a
+trial that failed (after its retries) once with a one-line cause, stops the run
+on a full disk, and prints done / running / failed / pending with an ETA."""
 from __future__ import annotations
 
 import json
@@ -9,11 +10,12 @@ from typing import Callable
 
 from ray import tune
 
-from ...errors import user_error_line
 from ...results.rows import failure_row
 from ...results.schema import STATUS_OK
 from ...results.store import ResultsStore
 from ..spec import TrialSpec
+from .checkpoints import remove_partial_files
+from .faults import DiskFull, attempts_in, failure_cause, is_disk_full
 from .trainable import EPOCHS_KEY, ROWS_KEY
 
 Printer = Callable[[str], None]
@@ -29,18 +31,28 @@ class StoreCallback(tune.Callback):
         self.durations: list[float] = []
         self.concurrency = max(1, concurrency)
         self.t0 = time.time()
+        self.running_specs: set[str] = set()  # spec trial_ids Tune is running now
+        self.finished: set[str] = set()  # spec trial_ids recorded by this loop
+        self.fatal: str | None = None  # set when the run must stop (a full disk)
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.running.add(trial.trial_id)
+        self.running_specs.add(_spec_id(trial))
         self.started_at.setdefault(trial.trial_id, time.time())
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        error = _error_text(trial)
+        self._stop_if_disk_full(error)
+        self.printer(f"{trial_label(trial)}: retrying after attempt {_attempts(trial, error)} failed "
+                     f"({failure_cause(error)})")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if ROWS_KEY not in result:
             return
         rows = json.loads(result[ROWS_KEY])
         epochs = json.loads(result.get(EPOCHS_KEY) or "[]")
-        self.store.write_trial(rows, epochs)
-        self.store.release([rows[0]["trial_id"]])  # stored first, then released: no other driver reruns it
+        self._write(rows, epochs)
+        self.finished.add(rows[0]["trial_id"])
         statuses = {r.get("status") for r in rows}
         if statuses <= {STATUS_OK}:
             self.summary.ok += 1
@@ -54,18 +66,43 @@ class StoreCallback(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         spec = TrialSpec.from_json(trial.config["spec"])
         error = _error_text(trial)
-        self.store.write_trial([failure_row(spec, error)])
-        self.store.release([spec.trial_id])
-        self.summary.failed += 1
-        # A data problem carries its one actionable line (file and what is wrong) marked;
-        # anything else shows the traceback's last line.
-        last_line = user_error_line(error) or (error.strip().splitlines()[-1] if error.strip() else "error")
-        self.summary.errors.append(f"{spec.short()}: {last_line}")
-        self._finished(trial, f"{spec.short()}: FAILED ({last_line})")
+        self._stop_if_disk_full(error)
+        last_line = failure_cause(error, _attempts(trial, error))
+        self.record_failure(spec, last_line, error, trial)
 
-    def _finished(self, trial, message: str) -> None:
-        self.running.discard(trial.trial_id)
-        self.durations.append(time.time() - self.started_at.get(trial.trial_id, self.t0))
+    def record_failure(self, spec: TrialSpec, cause: str, error: str = "", trial=None) -> None:
+        """Store the one failure row of a trial (after its retries), cause last."""
+        self._write([failure_row(spec, _with_cause(error, cause))])
+        self.finished.add(spec.trial_id)
+        self.summary.failed += 1
+        self.summary.errors.append(f"{spec.short()}: {cause}")
+        self._finished(trial, f"{spec.short()}: FAILED ({cause})", spec.trial_id)
+
+    # -- faults: the store write and a full disk -----------------------------------
+    def _write(self, rows: list[dict], epochs: list[dict] | None = None) -> None:
+        try:
+            self.store.write_trial(rows, epochs)
+            self.store.release([rows[0]["trial_id"]])  # stored first, then released: no other driver reruns it
+        except OSError as err:
+            if not is_disk_full(err):
+                raise
+            trial_id = rows[0]["trial_id"]
+            for sub in ("trials", "epochs"):  # what the torn write left (the store may clean up itself)
+                remove_partial_files(self.store.root / sub, trial_id)
+            self.fatal = (f"no space left on device writing the results of trial {trial_id} under "
+                          f"{self.store.root}; everything stored before is intact")
+            raise DiskFull(self.fatal) from None
+
+    def _stop_if_disk_full(self, error: str) -> None:
+        if is_disk_full(error):
+            self.fatal = f"no space left on device on a worker: {failure_cause(error)}"
+            raise DiskFull(self.fatal)
+
+    def _finished(self, trial, message: str, spec_id: str | None = None) -> None:
+        tune_id = trial.trial_id if trial is not None else None
+        self.running.discard(tune_id)
+        self.running_specs.discard(spec_id or _spec_id(trial))
+        self.durations.append(time.time() - self.started_at.get(tune_id, self.t0))
         self.pending -= 1
         done = self.summary.ok + self.summary.diverged
         eta = ""
@@ -75,6 +112,28 @@ class StoreCallback(tune.Callback):
         self.printer(f"[{done + self.summary.failed}/{self.summary.total - self.summary.skipped}] done {done}"
                      f" · running {len(self.running)} · failed {self.summary.failed} · pending"
                      f" {max(0, self.pending - len(self.running))}{eta} — {message}")
+
+
+def _attempts(trial, error: str) -> int:
+    """Failed attempts so far: Tune's own count, else the error file's sections."""
+    failures = getattr(getattr(trial, "run_metadata", None), "num_failures", None)
+    return failures if isinstance(failures, int) and failures > 0 else max(1, attempts_in(error))
+
+
+def _spec_id(trial) -> str | None:
+    try:
+        return TrialSpec.from_json(trial.config["spec"]).trial_id
+    except Exception:
+        return None
+
+
+def _with_cause(error: str, cause: str) -> str:
+    """The stored error: the traceback's tail, then the cause as its last line
+    (the report's failed-trials table shows the last line)."""
+    tail = error.strip()[-4000:]
+    if not tail or tail.splitlines()[-1].strip() != cause:
+        tail = f"{tail}\n{cause}" if tail else cause
+    return tail
 
 
 def trial_label(trial) -> str:
@@ -88,7 +147,7 @@ def _error_text(trial) -> str:
     path = getattr(trial, "error_file", None)
     if path and os.path.exists(path):
         with open(path) as fh:
-            return fh.read()[-4000:]
+            return fh.read()[-64_000:]  # the cause is found in the last attempt; the row keeps a shorter tail
     return "trial failed (no error file)"
 
 

@@ -2,7 +2,8 @@
 
 It runs the plain engine; rows travel back to the driver inside the last
 report, so workers never write the results store (no shared filesystem
-needed for results).
+needed for results). Once that report returns (the driver has stored the rows)
+the trial's checkpoint is removed, unless the run keeps it.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ray import tune
 
 from ..run import run_trial
 from ..spec import TrialSpec
+from .checkpoints import discard
 
 ROWS_KEY = "lore_rows"
 EPOCHS_KEY = "lore_epochs"
@@ -29,3 +31,8 @@ def lore_trainable(config: dict) -> None:
     final = out.rows[-1]
     tune.report({"top1": final.get("top1") if final.get("top1") is not None else -1.0,
                  ROWS_KEY: json.dumps(out.rows, default=str), EPOCHS_KEY: json.dumps(out.epochs)})
+    # Tune's function trainables report synchronously: we get here only after
+    # the driver's callback stored the rows.
+    keep = config.get("keep_checkpoints")
+    if keep is not True and spec.trial_id not in (keep or ()):
+        discard(config.get("checkpoint_dir"), spec.trial_id)
