@@ -252,6 +252,11 @@ def _run(args) -> int:
 
     suite, specs = _load(args)
     results = args.results or suite.results
+    checkpoints = args.checkpoints or suite.ray.get("checkpoint_dir")
+    if checkpoints and "://" in checkpoints:  # before anything is created or started
+        print(f"error: --checkpoints / ray.checkpoint_dir takes a directory ('{checkpoints}' is a URI); "
+              "on a cluster give a path every node mounts (NFS, a shared disk)", file=sys.stderr)
+        return EXIT_USAGE
     _check_writable_dir(results, "--results" if args.results else f"{args.suite}: results", create=not args.dry_run)
     if args.dry_run:
         from .results.store import ResultsStore
@@ -284,10 +289,6 @@ def _run(args) -> int:
         keep_checkpoints=args.keep_checkpoints or ray_cfg.get("keep_checkpoints", False),
         retry_failed=args.retry_failed, retry_diverged=args.retry_diverged,
     )
-    if options.checkpoint_dir and "://" in options.checkpoint_dir:
-        print(f"error: --checkpoints / ray.checkpoint_dir takes a directory ('{options.checkpoint_dir}' is a URI); "
-              "on a cluster give a path every node mounts (NFS, a shared disk)", file=sys.stderr)
-        return EXIT_USAGE
     print(f"suite '{suite.name}': {len(specs)} trials; results in {Path(results).resolve()}")
     from .suite.orchestrate.ray_session import ClusterError
 
