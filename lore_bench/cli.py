@@ -143,9 +143,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="rerun trials stored as failed (default: they are kept, and the exit code is 1)")
     run.add_argument("--retry-diverged", action="store_true",
                      help="rerun trials stored as diverged (non-finite loss; default: stored once, not rerun)")
-    run.add_argument("--checkpoints", metavar="DIR",
-                     help="per-epoch checkpoint directory (default <results>/checkpoints); on a cluster, a path "
-                          "every node shares (NFS) lets a retried trial resume on any node")
+    run.add_argument("--checkpoints", metavar="DIR|URI",
+                     help="where per-epoch checkpoints go (default <results>/checkpoints); on a cluster, a folder "
+                          "every node mounts (NFS) or a URI such as s3://bucket/prefix lets a retried trial "
+                          "resume on any node")
     run.add_argument("--keep-checkpoints", action="store_true",
                      help="keep each trial's checkpoint after its row is stored (default: removed, except "
                           "those other trials depend on)")
@@ -247,16 +248,28 @@ def _validate(args) -> int:
     return EXIT_OK
 
 
+def _checkpoint_problem(location: str) -> str | None:
+    """Why checkpoints cannot be written at ``location`` (None: they can)."""
+    from .suite.engine.checkpoint import checkpoint_root
+
+    try:
+        checkpoint_root(location).check_writable()
+    except OSError as err:
+        return str(err).splitlines()[0] if str(err) else type(err).__name__
+    return None
+
+
 def _run(args) -> int:
     from .suite.trial_table import trial_table
 
     suite, specs = _load(args)
     results = args.results or suite.results
     checkpoints = args.checkpoints or suite.ray.get("checkpoint_dir")
-    if checkpoints and "://" in checkpoints:  # before anything is created or started
-        print(f"error: --checkpoints / ray.checkpoint_dir takes a directory ('{checkpoints}' is a URI); "
-              "on a cluster give a path every node mounts (NFS, a shared disk)", file=sys.stderr)
-        return EXIT_USAGE
+    if checkpoints and not args.dry_run and (problem := _checkpoint_problem(checkpoints)):
+        print(f"error: --checkpoints / ray.checkpoint_dir '{checkpoints}': {problem}\n"
+              "fix: give a writable folder (on a cluster: one every node mounts) or a filesystem URI "
+              "pyarrow can open, e.g. s3://bucket/prefix (credentials from the usual AWS variables)", file=sys.stderr)
+        return EXIT_USAGE  # before the results folder is created or Ray started
     _check_writable_dir(results, "--results" if args.results else f"{args.suite}: results", create=not args.dry_run)
     if args.dry_run:
         from .results.store import ResultsStore
@@ -461,6 +474,11 @@ def _check_writable_dir(path: str, flag: str, create: bool, example: str = "./re
     ``create`` false (a dry run) any directory made for the check is removed."""
     import tempfile
 
+    if "://" in str(path):  # the store locks and renames files: it needs a real folder
+        raise UserError(flag, f"'{path}' is a URI; the results store is a folder on the driver's machine "
+                        "(only the driver writes it, so a cluster needs no shared storage for results)",
+                        fix=f"give a local folder, e.g. {example}, and copy it where you like afterwards "
+                            "(checkpoints, which the workers write, do take a URI: --checkpoints s3://...)")
     target = Path(path).expanduser()
     made = []
     try:

@@ -221,11 +221,12 @@ def test_a_dead_cluster_address_fails_in_seconds_with_a_clear_message():
     assert time.time() - t0 < 12
 
 
-def test_a_checkpoint_uri_is_refused_before_anything_starts(tmp_path, capsys):
+def test_a_checkpoint_location_that_cannot_be_written_is_refused_before_anything_starts(tmp_path, capsys):
     from lore_bench.cli import main
 
     suite = tmp_path / "s.yaml"
     suite.write_text("name: t\nbackbones: [micro_clip_random]\ndatasets: [sklearn_digits]\n"
                      "methods: {zeroshot_clip: {}}\nprotocol: {name: few_shot, shots: [1], seeds: [1]}\n")
-    assert main(["run", str(suite), "--results", str(tmp_path / "r"), "--checkpoints", "s3://bucket/ck"]) == 2
-    assert "takes a directory" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    assert main(["run", str(suite), "--results", str(tmp_path / "r"), "--checkpoints", "nosuchfs://bucket/ck"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open 'nosuchfs://bucket/ck'" in err and "fix:" in err and not (tmp_path / "r").exists()

@@ -1,20 +1,58 @@
 """Per-epoch checkpoints of a trial's trainable state, so a retried or resumed
 trial continues where it stopped. One file per stage, replaced atomically;
-read back with ``torch.load(weights_only=True)`` (tensors and plain data only)."""
+read back with ``torch.load(weights_only=True)`` (tensors and plain data only).
+
+The checkpoint root is a local folder (or a path every node mounts, such as
+NFS) or a filesystem URI that pyarrow understands (``s3://bucket/prefix``,
+``gs://...``, ``hdfs://...``, ``file:///...``): with a URI every node of a
+cluster reads and writes the same checkpoints, so a trial retried on another
+node resumes where it stopped. Checkpoints are keyed by trial id (not by Tune's
+per-experiment folders), so they also survive a restart of the driver.
+"""
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import torch
 
 
+def is_uri(location: str | Path) -> bool:
+    return "://" in str(location)
+
+
+def checkpoint_root(location: str | Path) -> CheckpointRoot:
+    """The checkpoint root for a folder or a URI (URIs keep their spelling)."""
+    return RemoteRoot(str(location)) if is_uri(location) else LocalRoot(Path(location).expanduser().resolve())
+
+
 def checkpoint_file(checkpoint_dir: str | Path, trial_id: str, stage: str = "main") -> Path:
-    """Where a trial's stage checkpoint lives under a run's checkpoint directory."""
+    """Where a trial's stage checkpoint lives under a local checkpoint folder."""
     return Path(checkpoint_dir) / trial_id / f"stage-{stage}.pt"
 
 
+class CheckpointRoot:
+    """A run's checkpoint folder: one subfolder per trial id."""
+
+    def trial(self, trial_id: str) -> StageCheckpoint:
+        raise NotImplementedError
+
+    def exists(self, trial_id: str, stage: str = "main") -> bool:
+        raise NotImplementedError
+
+    def discard(self, trial_id: str) -> bool:
+        """Remove a trial's checkpoints; True if there were any."""
+        raise NotImplementedError
+
+    def check_writable(self) -> None:
+        """Raise OSError (with the reason) unless checkpoints can be written here."""
+        raise NotImplementedError
+
+
 class StageCheckpoint:
+    """The checkpoints of one trial, one file per stage (local folder)."""
+
     def __init__(self, directory: Path):
         self.directory = Path(directory)
 
@@ -39,4 +77,119 @@ class StageCheckpoint:
         try:
             return torch.load(path, weights_only=True, map_location="cpu")
         except Exception:  # torn by a crash mid-write of an older format: start the stage afresh
+            return None
+
+
+class LocalRoot(CheckpointRoot):
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def trial(self, trial_id: str) -> StageCheckpoint:
+        return StageCheckpoint(self.path / trial_id)
+
+    def exists(self, trial_id: str, stage: str = "main") -> bool:
+        return checkpoint_file(self.path, trial_id, stage).exists()
+
+    def discard(self, trial_id: str) -> bool:
+        import shutil
+
+        folder = self.path / trial_id
+        if not folder.is_dir():
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+
+    def check_writable(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.path, os.W_OK):
+            raise PermissionError(f"{self.path} is not writable")
+
+
+class RemoteRoot(CheckpointRoot):
+    """Checkpoints on a pyarrow filesystem named by a URI."""
+
+    def __init__(self, uri: str):
+        from pyarrow import fs as pafs
+
+        self.uri = uri
+        try:
+            self.fs, self.base = pafs.FileSystem.from_uri(uri)
+        except (ValueError, OSError) as err:  # unknown scheme, bad bucket spec, no credentials
+            raise OSError(f"cannot open '{uri}' as a filesystem: {err}") from None
+        self.base = self.base.rstrip("/")
+
+    def __str__(self) -> str:
+        return self.uri
+
+    def _file(self, trial_id: str, stage: str) -> str:
+        return f"{self.base}/{trial_id}/stage-{stage}.pt"
+
+    def trial(self, trial_id: str) -> RemoteStageCheckpoint:
+        return RemoteStageCheckpoint(self, trial_id)
+
+    def exists(self, trial_id: str, stage: str = "main") -> bool:
+        from pyarrow import fs as pafs
+
+        return self.fs.get_file_info(self._file(trial_id, stage)).type == pafs.FileType.File
+
+    def discard(self, trial_id: str) -> bool:
+        from pyarrow import fs as pafs
+
+        folder = f"{self.base}/{trial_id}"
+        listed = self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        if not listed:
+            return False
+        try:
+            self.fs.delete_dir(folder)
+        except OSError:  # object stores without directory markers: delete the files one by one
+            for info in listed:
+                self.fs.delete_file(info.path)
+        return True
+
+    def check_writable(self) -> None:
+        probe = f"{self.base}/.lore-bench-write-check-{os.getpid()}"
+        self.fs.create_dir(self.base, recursive=True)
+        with self.fs.open_output_stream(probe) as out:
+            out.write(b"ok")
+        self.fs.delete_file(probe)
+
+
+class RemoteStageCheckpoint:
+    """One trial's checkpoints on a pyarrow filesystem: written whole to a
+    temporary name, then moved over the old one (a reader never sees half a file)."""
+
+    def __init__(self, root: RemoteRoot, trial_id: str):
+        self.root, self.trial_id = root, trial_id
+
+    def save(self, stage: str, state: dict) -> None:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        final = self.root._file(self.trial_id, stage)
+        tmp = f"{final}.{os.getpid()}.tmp"
+        fs = self.root.fs
+        fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+        try:
+            with fs.open_output_stream(tmp) as out:
+                out.write(buffer.getbuffer())
+            fs.move(tmp, final)
+        except BaseException:
+            try:
+                fs.delete_file(tmp)
+            except OSError:
+                pass
+            raise
+
+    def load(self, stage: str) -> dict | None:
+        if not self.root.exists(self.trial_id, stage):
+            return None
+        # Other read errors (network, permissions) propagate: the attempt fails
+        # and is retried, instead of silently restarting the stage from epoch 0.
+        with self.root.fs.open_input_file(self.root._file(self.trial_id, stage)) as src:
+            data = src.read()
+        try:
+            return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        except Exception:  # a torn or foreign file: start the stage afresh
             return None

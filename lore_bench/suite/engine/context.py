@@ -24,7 +24,7 @@ from ...methods.base import Method, TaskInfo, build_config
 from ...methods.registry import resolve_method
 from ..spec import TrialSpec
 from ..training import TrainingConfig
-from .checkpoint import StageCheckpoint
+from .checkpoint import RemoteStageCheckpoint, StageCheckpoint, checkpoint_root
 
 EpochCallback = Callable[[dict], None]
 
@@ -44,7 +44,7 @@ class TrialRun:
     training: TrainingConfig
     method: Method
     on_epoch: EpochCallback | None
-    checkpoint: StageCheckpoint | None
+    checkpoint: StageCheckpoint | RemoteStageCheckpoint | None
 
     def autocast(self):
         return autocast_for(self.device, self.training.precision)
@@ -142,7 +142,7 @@ def classification_trial(spec: TrialSpec, backbone, device: torch.device, checkp
     train_full, test = load_splits(spec.dataset, spec.data_root)
     test = eval_subset(test, spec)
     method = build_method(spec, backbone, device, dataset)
-    ckpt = StageCheckpoint(Path(checkpoint_dir) / spec.trial_id) if checkpoint_dir else None
+    ckpt = checkpoint_root(checkpoint_dir).trial(spec.trial_id) if checkpoint_dir else None
     run = TrialRun(spec, device, TrainingConfig(**spec.training), method, on_epoch, ckpt)
     if not dataset.embedded:  # decode + resize each file once per machine, not once per trial
         test = cached_split(test, spec.dataset, "test", backbone.info.image_size)

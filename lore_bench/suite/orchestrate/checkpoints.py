@@ -10,9 +10,9 @@ callback has stored the rows), so this works on any node, shared storage or not.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
+from ..engine.checkpoint import checkpoint_root
 from ..plan import dependencies
 from ..spec import TrialSpec
 
@@ -23,14 +23,10 @@ def needed_by_dependents(specs: list[TrialSpec]) -> set[str]:
 
 
 def discard(checkpoint_dir: str | Path | None, trial_id: str) -> bool:
-    """Remove a trial's checkpoint directory; True if there was one."""
+    """Remove a trial's checkpoints (a folder or a URI root); True if there were any."""
     if not checkpoint_dir:
         return False
-    path = Path(checkpoint_dir) / trial_id
-    if not path.is_dir():
-        return False
-    shutil.rmtree(path, ignore_errors=True)
-    return True
+    return checkpoint_root(checkpoint_dir).discard(trial_id)
 
 
 def remove_partial_files(directory: str | Path, prefix: str = "") -> list[Path]:

@@ -26,7 +26,7 @@ from ray import tune
 
 from ...results.rows import failure_row
 from ...results.store import ResultsStore
-from ..engine.checkpoint import checkpoint_file
+from ..engine.checkpoint import CheckpointRoot, checkpoint_root
 from ..plan import dependencies, plan_pending, waves, with_dependencies
 from ..spec import TrialSpec
 from .checkpoints import needed_by_dependents
@@ -39,7 +39,7 @@ from .trainable import lore_trainable
 @dataclass
 class RunOptions:
     results_dir: str = "results"
-    checkpoint_dir: str | None = None  # default <results>/checkpoints; on a cluster, a path every node shares
+    checkpoint_dir: str | None = None  # default <results>/checkpoints; on a cluster, a shared path or a URI (s3://...)
     keep_checkpoints: bool = False  # keep every trial's checkpoint after its row is stored
     retry_failed: bool = False  # rerun trials stored as failed
     retry_diverged: bool = False  # rerun trials stored as diverged
@@ -58,10 +58,8 @@ class RunOptions:
     temp_dir: str | None = None
     log_to_driver: bool = False
 
-    def checkpoints(self) -> Path:
-        if self.checkpoint_dir:
-            return Path(self.checkpoint_dir).expanduser().resolve()
-        return Path(self.results_dir).expanduser().resolve() / "checkpoints"
+    def checkpoints(self) -> CheckpointRoot:
+        return checkpoint_root(self.checkpoint_dir or Path(self.results_dir) / "checkpoints")
 
 
 @dataclass
@@ -86,11 +84,11 @@ class RunSummary:
         return not (self.failed or self.diverged or self.fatal or any(self.left_as_stored.values()))
 
 
-def plan_run(specs: list[TrialSpec], store: ResultsStore, checkpoints: Path, retry_failed: bool = False,
+def plan_run(specs: list[TrialSpec], store: ResultsStore, checkpoints: CheckpointRoot, retry_failed: bool = False,
              retry_diverged: bool = False) -> tuple[list[TrialSpec], list[TrialSpec], dict[str, str]]:
     """(every trial of the run, the ones still to do, the stored statuses) — the store decides."""
     specs = with_dependencies(specs)
-    todo, statuses = plan_pending(specs, store, lambda s: checkpoint_file(checkpoints, s.trial_id).exists(),
+    todo, statuses = plan_pending(specs, store, lambda s: checkpoints.exists(s.trial_id),
                                   retry_failed, retry_diverged)
     return specs, todo, statuses
 

@@ -11,7 +11,6 @@ is trained once and stored with its own row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,7 +20,7 @@ from ...benchmarks.frozen import FROZEN_DATASETS, run_frozen_trial
 from ...methods.base import ConfigError
 from ...methods.registry import resolve_method
 from ...results.schema import STATUS_OK
-from ..engine.checkpoint import StageCheckpoint
+from ..engine.checkpoint import checkpoint_root
 from ..engine.context import TrialOutput, build_method
 from ..engine.rows import base_row
 from ..grid import resolved
@@ -114,8 +113,11 @@ class FrozenFeatures(Protocol):
         spec = inputs.spec
         sources = cls.dependencies(spec)
         white_box = load_white_box(sources[0], inputs.backbone, inputs.device, inputs.checkpoint_dir) if sources else None
+        # A White Box that trained inside its tower (trains_backbone) carries its
+        # own copy of it: its prompts only make sense on that tower, not the shared one.
+        tower = white_box.backbone if white_box is not None and type(white_box).trains_backbone else inputs.backbone
         with torch.no_grad():
-            fragments = run_frozen_trial(spec, inputs.backbone, inputs.device, white_box=white_box)
+            fragments = run_frozen_trial(spec, tower, inputs.device, white_box=white_box)
         base = base_row(spec, white_box, None)
         return TrialOutput([{**base, "stage": "main", "status": STATUS_OK, **f} for f in fragments])
 
@@ -134,12 +136,12 @@ def _white_box_source(suite, cfg: FrozenFeaturesConfig, entry, method_cls, backb
 
 def load_white_box(source: TrialSpec, backbone, device, checkpoint_dir):
     """The method of ``source`` with the weights of its last epoch."""
-    state = StageCheckpoint(Path(checkpoint_dir or "") / source.trial_id).load("main") if checkpoint_dir else None
+    state = checkpoint_root(checkpoint_dir).trial(source.trial_id).load("main") if checkpoint_dir else None
     if state is None or state["epoch"] + 1 < int(source.training.get("epochs", 0)):
         raise MissingWhiteBoxError(
             f"the White Box trial {source.trial_id} ({source.short()}) has no finished checkpoint in "
             f"{checkpoint_dir}; the orchestrator runs it first — on a cluster, give the workers a shared "
-            "checkpoint directory")
+            "checkpoint location (a path every node mounts, or a URI such as s3://bucket/prefix)")
     method = build_method(source, backbone, device)
     method.load_trainable_state_dict(state["method"])
     return method.eval()
