@@ -14,6 +14,7 @@ import argparse
 import os
 import re
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -172,6 +173,14 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--results", default="results", help="results directory (default ./results)")
 
 
+    cache = sub.add_parser("cache", help="what the image and feature caches hold; remove unused entries",
+                           parents=[debug])
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser)
+    cache_sub.add_parser("info", help="entries, sizes and last use per cache ($LORE_BENCH_CACHE)", parents=[debug])
+    prune = cache_sub.add_parser("prune", help="remove entries not read for --unused-days days", parents=[debug])
+    prune.add_argument("--unused-days", type=float, default=30.0, metavar="N",
+                       help="remove entries not read for N days (default 30; 0 removes everything)")
+
     data = sub.add_parser("data", help="dataset tools", parents=[debug])
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser)
     doctor = data_sub.add_parser("doctor", help="which datasets are prepared, which are missing or broken, how to get them",
@@ -195,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     try:
         handler = {"run": _run, "validate": _validate, "report": _report, "ls": _ls, "data": _data,
-                   "results": _results}[args.command]
+                   "results": _results, "cache": _cache}[args.command]
         return handler(args)
     except (UserError, DataError) as err:
         if debug:
@@ -467,6 +476,29 @@ def _report_formats(text: str) -> tuple[str, ...]:
     if not formats:
         raise UserError("--format", "no format given", fix=f"choose from {', '.join(FORMATS)} (comma-separated)")
     return formats
+
+
+def _cache(args) -> int:
+    from . import caches
+
+    base = caches.cache_base()
+    if args.cache_command == "prune":
+        if args.unused_days < 0:
+            raise UserError("--unused-days", "must be 0 or more", fix="e.g. --unused-days 30")
+        removed = caches.prune(args.unused_days)
+        freed = caches.human_bytes(sum(e.bytes for e in removed))
+        print(f"{base}: removed {len(removed)} entries not read for {args.unused_days:g} days ({freed})")
+        return EXIT_OK
+    found = caches.entries()
+    print(f"{base}:" + ("" if found else " empty"))
+    now = time.time()
+    for kind in caches.KINDS:
+        mine = [e for e in found if e.kind == kind]
+        if mine:
+            oldest = max(now - e.last_used for e in mine) / 86400
+            print(f"  {kind}: {len(mine)} entries, {caches.human_bytes(sum(e.bytes for e in mine))}, "
+                  f"oldest read {oldest:.1f} days ago")
+    return EXIT_OK
 
 
 def _check_writable_dir(path: str, flag: str, create: bool, example: str = "./results") -> None:

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..caches import mark_used
 from .base import ImageSplit
 
 CACHE_ENV = "LORE_BENCH_CACHE"
@@ -150,6 +151,7 @@ def cached_split(split: ImageSplit, dataset: str, split_name: str, size: int, da
                 meta = {"dataset": dataset, "split": split_name, "size": size, "data_version": data_version,
                         "count": len(split), "content": content, "format": FORMAT_VERSION}
                 _build(split, size, final, meta)
+    mark_used(final / "meta.json")  # for `lore-bench cache prune`
     # The cached pixels are the resized originals: say so, so a feature cache
     # never mixes them with features of the original images.
     return ImageSplit(keys=list(split.keys), labels=split.labels.copy(), load=_MemmapLoader(final / "images.npy"),

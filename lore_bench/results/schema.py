@@ -57,7 +57,7 @@ TRIALS_SCHEMA = pa.schema(
         ("eval_seconds", pa.float64()),
         ("train_images_per_s", pa.float64()),
         ("eval_images_per_s", pa.float64()),
-        ("peak_memory_mb", pa.float64()),
+        ("peak_memory_mb", pa.float64()),  # this trial only: CUDA peak (reset per trial); CPU: its RSS growth
         ("gflops", pa.float64()),  # inference GFLOPs per image
         ("device", pa.string()),
         # provenance

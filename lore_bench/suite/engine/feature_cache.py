@@ -25,6 +25,7 @@ from typing import Callable
 
 import torch
 
+from ...caches import mark_used
 from ...backbones import BackboneChangedError, changes_since_build, weights_digest
 from ...backbones.base import Backbone
 from ...benchmarks.base import ImageSplit
@@ -84,6 +85,7 @@ def cached_features(backbone: Backbone, backbone_cfg: dict, split: ImageSplit, d
     if use_disk and path.exists():
         try:
             feats = torch.load(path, weights_only=True)
+            mark_used(path)  # for `lore-bench cache prune`
         except Exception:  # a torn or foreign file: recompute rather than fail the trial
             feats = None
     if not isinstance(feats, torch.Tensor) or len(feats) != len(split):
