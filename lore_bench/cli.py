@@ -231,29 +231,30 @@ def _data_error_text(err: DataError, max_lines: int = 15) -> str:
 
 def suite_path(name_or_path: str) -> Path:
     """A suite file path, or the name of a shipped suite (``table1_fewshot_vitb16``)."""
-    path = Path(name_or_path)
-    if path.exists() or path.suffix in {".yaml", ".yml"} or os.sep in name_or_path:
-        return path
-    shipped = SUITES_DIR / f"{name_or_path}.yaml"
-    return shipped if shipped.exists() else path
+    from .suite.config import shipped_or_path
+
+    return shipped_or_path(name_or_path)
 
 
 def _load(args):
-    from .suite.config import load_suite
+    from .suite.config import load_suite_tree
     from .suite.expand import apply_only, expand, parse_only
 
-    suite = load_suite(suite_path(args.suite), args.overrides)
-    specs = expand(suite)
+    suites = load_suite_tree(suite_path(args.suite), args.overrides)
+    specs = [spec for suite in suites for spec in expand(suite)]
+    if len(suites) > 1:
+        specs = list({s.trial_id: s for s in specs}.values())  # one trial once, whichever suite asked first
     if getattr(args, "only", None) is not None:
         specs = apply_only(specs, parse_only(args.only), args.only)
-    return suite, specs
+    return suites[0], specs
 
 
 def _validate(args) -> int:
     suite, specs = _load(args)
     print(f"{args.suite}: ok — suite '{suite.name}', {len(specs)} trials "
           f"({len(suite.methods)} methods x {len(suite.datasets)} datasets x {len(suite.backbones)} backbones, "
-          f"shots {suite.shots}, seeds {suite.seeds})")
+          f"shots {suite.shots}, seeds {suite.seeds})"
+          + (f", including {', '.join(Path(p).stem for p in suite.includes)}" if suite.includes else ""))
     return EXIT_OK
 
 

@@ -29,8 +29,10 @@ MAX_SUITE_BYTES = 1 << 20  # the largest shipped suite is ~3 KB
 TOP_LEVEL = {
     "name": str, "description": str, "results": str, "data_root": (str, type(None)),
     "backbones": list, "datasets": list, "methods": dict, "protocol": dict,
-    "training": dict, "resources": dict, "ray": dict, "tasks": dict, "recipe": str,
+    "training": dict, "resources": dict, "ray": dict, "tasks": dict, "recipe": str, "include": list,
 }
+SHIPPED_SUITES = Path(__file__).resolve().parent.parent / "suites"  # lore_bench/suites: package data
+MAX_INCLUDES = 16
 #: The keys of the ``protocol:`` section every protocol shares; the rest belong
 #: to the protocol's own Config (lore_bench.suite.protocols), which checks them.
 COMMON_PROTOCOL_KEYS = {"name": str, "plugin": str, "shots": list, "seeds": list}
@@ -70,6 +72,7 @@ class Suite:
     tasks: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     recipe: str = "lore_bench"  # authors | paper | lore_bench (lore_bench.methods.recipes)
+    includes: list[str] = field(default_factory=list)  # resolved paths of the suites this one includes
 
 TRAINING_RANGES = {"epochs": AT_LEAST_0, "lr": POSITIVE, "batch_size": AT_LEAST_1, "momentum": Range(0, 1, high_open=True),
                    "weight_decay": AT_LEAST_0, "warmup_epochs": AT_LEAST_0, "warmup_lr": AT_LEAST_0,
@@ -167,7 +170,60 @@ def validate(data: dict, check: Checker, path: Path) -> Suite:
         protocol_config=protocol_config, recipe=recipe,
         training=training, resources=resources, ray=ray_cfg, results=data.get("results", "results"),
         data_root=data.get("data_root"), tasks=data.get("tasks") or {}, description=data.get("description", ""),
+        includes=_includes(check, data.get("include") or [], path),
     )
+
+
+def shipped_or_path(name_or_path: str, relative_to: Path | None = None) -> Path:
+    """A suite file: a path (relative to ``relative_to``'s folder when given and it
+    exists there), else the name of a shipped suite (``table1_fewshot_vitb16``)."""
+    path = Path(name_or_path).expanduser()
+    if relative_to is not None and not path.is_absolute() and (relative_to.parent / path).exists():
+        return relative_to.parent / path
+    if path.exists() or path.suffix in {".yaml", ".yml"} or "/" in name_or_path:
+        return path
+    shipped = SHIPPED_SUITES / f"{name_or_path}.yaml"
+    return shipped if shipped.exists() else path
+
+
+def _includes(check: Checker, entries: list, path: Path) -> list[str]:
+    """The included suites' files: each must exist (checked here, loaded by
+    :func:`load_suite_tree`)."""
+    if len(entries) > MAX_INCLUDES:
+        check.fail(("include",), f"{len(entries)} includes; at most {MAX_INCLUDES}", "split the suite")
+    out = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, str) or not entry:
+            check.fail(("include", i), f"expected a suite name or path, got {describe(entry)}",
+                       "e.g. include: [generalization_embedded] (`lore-bench ls suites`) or [./more.yaml]")
+        target = shipped_or_path(entry, path)
+        if not target.is_file():
+            check.fail(("include", i), f"no suite file '{entry}' (looked beside {path.name} and in the shipped suites)",
+                       "`lore-bench ls suites` lists the shipped ones; paths are relative to this file")
+        out.append(str(target))
+    return out
+
+
+def load_suite_tree(path: str | Path, overrides: list[str] | None = None) -> list[Suite]:
+    """The suite at ``path`` and, after it, every suite it includes (depth
+    first, each once). ``--set`` overrides apply to the top suite only; an
+    included suite keeps its own name, budgets and recipe, while the run's
+    results folder, resources and Ray options are the top suite's."""
+    top = load_suite(path, overrides)
+    suites, seen, todo = [top], {str(Path(path).resolve())}, list(top.includes)
+    while todo:
+        child_path = todo.pop(0)
+        key = str(Path(child_path).resolve())
+        if key in seen:
+            continue  # a cycle or a diamond: each suite once
+        seen.add(key)
+        child = load_suite(child_path)
+        suites.append(child)
+        todo.extend(child.includes)
+        if len(suites) > MAX_INCLUDES + 1:
+            raise SuiteError(str(path), None, "include", f"more than {MAX_INCLUDES} suites through includes",
+                             "flatten the includes")
+    return suites
 
 
 def _protocol_section(check: Checker, protocol: dict) -> tuple[str, str | None, dict, list[str]]:
