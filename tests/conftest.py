@@ -42,3 +42,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+class TrialStopped(Exception):
+    """Raised from a trial's epoch callback: stops it as a killed worker would."""
+
+
+def interrupt_after_epoch(spec, checkpoint_dir, epoch: int = 2) -> None:
+    """Run ``spec`` until epoch ``epoch`` has ended, then stop it; its checkpoint stays."""
+    from lore_bench import run_trial
+
+    def stop(record):
+        if record["epoch"] == epoch:
+            raise TrialStopped
+
+    with pytest.raises(TrialStopped):
+        run_trial(spec, on_epoch=stop, checkpoint_dir=checkpoint_dir)

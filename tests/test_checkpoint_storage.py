@@ -9,26 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_spec
+from conftest import interrupt_after_epoch, make_spec
 from lore_bench import run_trial
 from lore_bench.suite.engine.checkpoint import checkpoint_root
-
-
-class Stop(Exception):
-    pass
-
-
-def _stop_after_two(record):
-    if record["epoch"] == 2:
-        raise Stop
 
 
 def test_a_trial_resumes_from_a_checkpoint_under_a_uri_exactly(tmp_path):
     spec = make_spec(training={"epochs": 3, "augment": True, "batch_size": 8})
     full = run_trial(spec)
     uri = f"file://{tmp_path}/ckpt"
-    with pytest.raises(Stop):
-        run_trial(spec, on_epoch=_stop_after_two, checkpoint_dir=uri)
+    interrupt_after_epoch(spec, uri)
     root = checkpoint_root(uri)
     assert root.exists(spec.trial_id) and str(root) == uri
     assert (tmp_path / "ckpt" / spec.trial_id / "stage-main.pt").is_file()

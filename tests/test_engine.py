@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_spec
+from conftest import interrupt_after_epoch, make_spec
 from lore_bench import run_trial
 from lore_bench.suite.engine import feature_cache
 from lore_bench.suite.engine.fit import lr_at
@@ -44,16 +44,7 @@ def test_same_spec_same_result_and_rows_are_traceable(tmp_path):
 def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
     spec = make_spec(training={"epochs": 3, "augment": True, "batch_size": 8})
     full = run_trial(spec)
-    # Interrupt after epoch 2: a callback raising mid-run, as a killed worker would stop.
-    class Stop(Exception):
-        pass
-
-    def stop_after_two(record):
-        if record["epoch"] == 2:
-            raise Stop
-
-    with pytest.raises(Stop):
-        run_trial(spec, on_epoch=stop_after_two, checkpoint_dir=tmp_path)
+    interrupt_after_epoch(spec, tmp_path)  # as a killed worker would stop, after epoch 2
     resumed = run_trial(spec, checkpoint_dir=tmp_path)
     assert [e["epoch"] for e in resumed.epochs] == [1, 2, 3]
     assert resumed.rows[0]["top1"] == pytest.approx(full.rows[0]["top1"])

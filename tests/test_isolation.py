@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TESTS_DIR, make_spec
+from conftest import TESTS_DIR, interrupt_after_epoch, make_spec
 from isolation_probe import probe, tower_digest
 from lore_bench import run_trial
 from lore_bench.backbones import BackboneChangedError, build_backbone
@@ -93,16 +93,7 @@ def test_bitfit_trains_inside_its_own_copy_and_leaves_the_next_trial_bit_identic
 def test_bitfit_checkpoints_its_tower_parameters_and_resumes_exactly(tmp_path):
     spec = bitfit_spec(training={**TRAINING, "epochs": 3})
     full = run_trial(spec)
-
-    class Stop(Exception):
-        pass
-
-    def stop_after_two(record):
-        if record["epoch"] == 2:
-            raise Stop
-
-    with pytest.raises(Stop):
-        run_trial(spec, on_epoch=stop_after_two, checkpoint_dir=tmp_path)
+    interrupt_after_epoch(spec, tmp_path)
     state = torch.load(tmp_path / spec.trial_id / "stage-main.pt", weights_only=True)["method"]
     inside = {k for k in state if k.startswith("backbone.")}
     assert inside and all(k.endswith("bias") and not k.startswith("backbone.text.") for k in inside)
