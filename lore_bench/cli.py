@@ -230,10 +230,12 @@ def suite_path(name_or_path: str) -> Path:
 
 def _load(args):
     from .suite.config import load_suite
-    from .suite.expand import apply_only, expand, parse_only
+    from .suite.expand import apply_only, expand, expansion_notes, parse_only
 
     suite = load_suite(suite_path(args.suite), args.overrides)
     specs = expand(suite)
+    for note in expansion_notes(suite):  # e.g. methods a protocol cannot score, skipped
+        print(f"note: {note}", file=sys.stderr)
     if getattr(args, "only", None) is not None:
         specs = apply_only(specs, parse_only(args.only), args.only)
     return suite, specs

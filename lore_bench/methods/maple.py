@@ -40,6 +40,7 @@ class MaPLeConfig:
 class MaPLe(Method):
     name = "maple"
     Config = MaPLeConfig
+    scores_unseen_classes = True  # text prompts before any class name; vision prompts class-free
 
     def __init__(self, cfg: MaPLeConfig, backbone: Backbone, task: TaskInfo):
         super().__init__(cfg, backbone, task)
@@ -71,6 +72,11 @@ class MaPLe(Method):
         # The same config (base-to-novel, 16 shots): lr 0.0035, batch 4, 5 epochs. MaPLe
         # released no few-shot config; lore-bench uses this one at every shot count.
         return dassl_training(cls.name, recipe, epochs=5, lr=0.0035, batch_size=4)
+
+    def retarget(self, task: TaskInfo) -> None:
+        self._set_task(task)
+        self.prompts = self.prompts.for_classes(task.classnames)
+        self._class_cache.clear()
 
     def text_prompts(self) -> list[Tensor]:
         return [self.ctx, *self.deep_text.unbind(0)]
