@@ -161,3 +161,16 @@ def test_report_tables_compute_hm_compare_with_published_and_mark_not_applicable
     [xd] = transfer_tables(_rows(transfer), "cross_dataset", "Cross-dataset transfer")
     assert xd.header[:4] == ["Method", "imagenet (source)", "dtd", "eurosat"]
     assert [c.text for c in xd.rows[0][1:5]] == ["70.00", "40.00", "50.00", "45.00"]
+
+
+@pytest.mark.parametrize("file,trials,methods", [
+    ("base_to_novel_vitb16.yaml", 8 * 11 * 3 + 11, 9),
+    ("cross_dataset_vitb16.yaml", 8 * 3 + 1, 9),
+    ("domain_generalization_vitb16.yaml", 11 * 3 + 1, 12),
+])
+def test_paper_sized_suites_expand(file, trials, methods):
+    from lore_bench.cli import SUITES_DIR
+
+    specs = expand(load_suite(SUITES_DIR / file))
+    assert len(specs) == trials and len({s.method for s in specs}) == methods
+    assert {s.recipe for s in specs} == {"authors"} and {s.backbone_name for s in specs} == {"clip_vit_b16_openai"}
