@@ -156,7 +156,7 @@ def transfer_tables(rows: pd.DataFrame, protocol: str, title: str) -> list[Table
 class BaseToNovelTable(ReportTable):
     name = "base_to_novel"
     title = "Base-to-novel generalization: base, novel and harmonic-mean accuracy, with MaPLe's published averages"
-    order = 40
+    order = 60
     kind = "paper"
 
     def build(self, rows: pd.DataFrame, ok: pd.DataFrame) -> list[Table]:
@@ -167,7 +167,7 @@ class BaseToNovelTable(ReportTable):
 class CrossDatasetTable(ReportTable):
     name = "cross_dataset"
     title = "Cross-dataset transfer: trained on a source dataset, scored unchanged on other datasets"
-    order = 41
+    order = 61
     kind = "paper"
 
     def build(self, rows: pd.DataFrame, ok: pd.DataFrame) -> list[Table]:
@@ -178,7 +178,7 @@ class CrossDatasetTable(ReportTable):
 class DomainGeneralizationTable(ReportTable):
     name = "domain_generalization"
     title = "Domain generalization: trained on a source dataset, scored on shifted test sets with its classes"
-    order = 42
+    order = 62
     kind = "paper"
 
     def build(self, rows: pd.DataFrame, ok: pd.DataFrame) -> list[Table]:
