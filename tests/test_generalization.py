@@ -174,3 +174,30 @@ def test_paper_sized_suites_expand(file, trials, methods):
     specs = expand(load_suite(SUITES_DIR / file))
     assert len(specs) == trials and len({s.method for s in specs}) == methods
     assert {s.recipe for s in specs} == {"authors"} and {s.backbone_name for s in specs} == {"clip_vit_b16_openai"}
+
+
+@pytest.mark.slow  # decodes and caches the fixture images: ~30 s on a busy 2-core machine
+def test_domain_generalization_on_imagenet_layouts_scores_a_over_its_200_style_subset(tmp_path):
+    """ImageNet -> ImageNet-A / -V2 in their real layouts: the target rows come
+    from the test split alone, and -A is scored over its ImageNet classes only."""
+    import warnings
+
+    from fixtures.paper_datasets import _image, _write
+    from fixtures.transfer_datasets import WNIDS, make_imagenet_a, make_imagenet_v2
+
+    base = tmp_path / "imagenet"
+    _write(base / "classnames.txt", "\n".join(f"{w} {n}" for w, n in WNIDS) + "\n")
+    for label, (wnid, _) in enumerate(WNIDS):
+        for k in range(2):
+            _image(base / "train" / wnid / f"{wnid}_{k}.JPEG", label * 7 + k)
+        _image(base / "val" / wnid / f"v_{wnid}.JPEG", label)
+    make_imagenet_a(tmp_path)
+    make_imagenet_v2(tmp_path)
+    spec = trial_spec("linear_probe", "imagenet", "micro_clip_random", 2, 1, protocol="domain_generalization",
+                      protocol_config={"targets": ["imagenet_a", "imagenet_v2"]}, data_root=str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fixture counts differ from the published ones
+        rows = run_trial(spec, checkpoint_dir=tmp_path / "ck").rows
+    assert [r["eval_split"] for r in rows] == ["test", "imagenet_a/test", "imagenet_v2/test"]
+    assert [r["num_eval"] for r in rows] == [5, 6, 10] and {r["status"] for r in rows} == {"ok"}
+    assert len(json.loads(rows[1]["per_class_acc"])) == 2  # a 2-way decision over -A's two ImageNet classes

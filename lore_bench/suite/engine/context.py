@@ -133,6 +133,12 @@ def load_splits(name: str, root: str | None):
     return dataset.load_split("train"), dataset.load_split("test")
 
 
+@lru_cache(maxsize=8)
+def load_test_split(name: str, root: str | None):
+    """The test split alone (a transfer target; ImageNet's shifted sets have no train split)."""
+    return get_dataset(name, root).load_split("test")
+
+
 def eval_subset(test, spec: TrialSpec, dataset: str | None = None):
     """``protocol.eval_subset: N`` evaluates on a fixed class-balanced subset of
     about N test images (the same for every trial of the dataset) — for CPU

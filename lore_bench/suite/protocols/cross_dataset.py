@@ -82,7 +82,7 @@ class CrossDataset(Protocol):
     def run(cls, inputs: ProtocolInputs) -> TrialOutput:
         from ...benchmarks import get_dataset
         from ...benchmarks.image_cache import cached_split
-        from ..engine.context import load_splits
+        from ..engine.context import load_test_split
 
         spec = inputs.spec
         trial = classification_trial(spec, inputs.backbone, inputs.device, inputs.checkpoint_dir, inputs.on_epoch)
@@ -95,7 +95,7 @@ class CrossDataset(Protocol):
         size, retargeted = run.method.backbone.info.image_size, False
         for name in spec.protocol_config.get("targets", cls.Config().targets):
             target = get_dataset(name, spec.data_root)
-            _, test = load_splits(name, spec.data_root)
+            test = load_test_split(name, spec.data_root)
             test = eval_subset(test, spec, dataset=name)
             if not target.embedded:
                 test = cached_split(test, name, "test", size)
