@@ -381,7 +381,7 @@ def _ls(args) -> int:
         for name, cls in PROTOCOLS.items():
             doc = (cls.__doc__ or "").strip().splitlines()
             note = "" if cls.selectable else " (assigned by the expansion)"
-            print(f"{name:16s} {doc[0] if doc else ''}{note}")
+            print(f"{name:22s} {doc[0] if doc else ''}{note}")
     else:
         for path in sorted(SUITES_DIR.glob("*.yaml")):
             print(f"{path.stem:28s} {path}")
