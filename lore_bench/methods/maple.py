@@ -28,7 +28,7 @@ from .base import Method, TaskInfo
 from .registry import register_method
 
 
-#: Protocols MaPLe released a config of its own for (docs/RUN.md "Cross-Dataset Transfer").
+#: Protocols MaPLe released a config of its own for (its repository's RUN guide, "Cross-Dataset Transfer").
 TRANSFER_PROTOCOLS = ("cross_dataset", "domain_generalization")
 
 
