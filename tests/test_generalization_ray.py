@@ -50,7 +50,7 @@ def test_base_to_novel_and_cross_dataset_embedded_through_ray(tmp_path):
     halves = df[df["protocol"] == "base_to_novel"].groupby("method")["eval_split"].apply(sorted)
     assert len(halves) == 9 and all(v == ["base", "base", "novel", "novel"] for v in halves)
     xd = df[df["protocol"] == "cross_dataset"]
-    assert set(xd["eval_split"]) == {"test", "mnist/test", "fashion_mnist/test", "textures/test"}
+    assert set(xd["eval_split"]) == {"test", "mnist/test", "textures/test", "locality/test"}
     lore_bench("report", "--results", results, "--out", tmp_path / "reports", cwd=tmp_path)
     text = "\n".join(p.read_text() for p in (tmp_path / "reports").rglob("*.md"))
     assert "Base-to-novel generalization" in text and "Cross-dataset transfer" in text
