@@ -238,12 +238,15 @@ def suite_path(name_or_path: str) -> Path:
 
 def _load(args):
     from .suite.config import load_suite_tree
-    from .suite.expand import apply_only, expand, parse_only
+    from .suite.expand import apply_only, expand, expansion_notes, parse_only
 
     suites = load_suite_tree(suite_path(args.suite), args.overrides)
     specs = [spec for suite in suites for spec in expand(suite)]
     if len(suites) > 1:
         specs = list({s.trial_id: s for s in specs}.values())  # one trial once, whichever suite asked first
+    for suite in suites:
+        for note in expansion_notes(suite):  # e.g. methods a protocol cannot score, skipped
+            print(f"note: {note}", file=sys.stderr)
     if getattr(args, "only", None) is not None:
         specs = apply_only(specs, parse_only(args.only), args.only)
     return suites[0], specs
@@ -402,7 +405,7 @@ def _ls(args) -> int:
         for name, cls in PROTOCOLS.items():
             doc = (cls.__doc__ or "").strip().splitlines()
             note = "" if cls.selectable else " (assigned by the expansion)"
-            print(f"{name:16s} {doc[0] if doc else ''}{note}")
+            print(f"{name:22s} {doc[0] if doc else ''}{note}")
     else:
         for path in sorted(SUITES_DIR.glob("*.yaml")):
             print(f"{path.stem:28s} {path}")

@@ -48,8 +48,13 @@ def test_protocol_contract(name):
     assert cls.dataset_names(), "a protocol accepts some datasets"
 
 
+# frozen: tests/test_frozen_suite.py; the generalization protocols (zero-shot methods
+# stay under them, transfer targets to name): tests/test_generalization.py
+OWN_TESTS = {"frozen_features", "base_to_novel", "cross_dataset", "domain_generalization"}
+
+
 @pytest.mark.parametrize("name", [n for n in PROTOCOLS.names() if PROTOCOLS.get(n).selectable
-                                  and n != "frozen_features"])  # frozen: tests/test_frozen_suite.py
+                                  and n not in OWN_TESTS])
 def test_classification_protocols_expand_and_run(tmp_path, name):
     specs = expand(load_suite(suite_file(tmp_path, name)))
     assert {s.protocol for s in specs} == {name, "zero_shot"}

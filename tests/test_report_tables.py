@@ -25,7 +25,8 @@ from lore_bench.results.schema import TRIALS_SCHEMA
 
 ROOT = Path(TESTS_DIR).parent
 BACKBONE = "clip_vit_b16_openai"  # has published figures: measured-vs-published gets rows
-BUILTINS = ["few_shot", "easy_to_hard", "efficiency", "frozen_features", "measured_vs_published", "failed_trials"]
+BUILTINS = ["few_shot", "easy_to_hard", "efficiency", "frozen_features", "base_to_novel", "cross_dataset",
+            "domain_generalization", "measured_vs_published", "failed_trials"]
 
 
 def _row(method, dataset, shots, seed, top1, protocol="few_shot", stage="main", status="ok", **extra):
@@ -48,6 +49,11 @@ def write_store(root: Path) -> None:
                 store.write_trial([_row(method, ds, 2, seed, 50.0 + i + j + seed / 10)])
         store.write_trial([_row("coop", ds, 2, 1, 51.0, "easy_to_hard", "easy"),
                            _row("coop", ds, 2, 1, 53.0, "easy_to_hard", "hard")])
+    store.write_trial([_row("coop", "cifar10", 2, 1, 60.0, "base_to_novel", eval_split="base"),
+                       _row("coop", "cifar10", 2, 1, 50.0, "base_to_novel", eval_split="novel")])
+    for protocol, target in (("cross_dataset", "dtd"), ("domain_generalization", "imagenet_a")):
+        store.write_trial([_row("coop", "imagenet", 2, 1, 70.0, protocol),
+                           _row("coop", "imagenet", 2, 1, 45.0, protocol, eval_split=f"{target}/test")])
     store.write_trial([_row("lore", "dtd", 2, 3, None, status="failed")])
     store.write_trial([_row("lore", "roxford5k", 0, 1, None, "frozen_features", task="retrieval",
                             eval_split="roxford5k/walmer", metrics_json=json.dumps({"table4": {"mAP_medium": 0.41}}))])

@@ -35,6 +35,12 @@ def template_classifier(text: TextTower, template: str, classnames: Sequence[str
     return torch.cat(parts).float()
 
 
+def replace_buffer(module: nn.Module, name: str, value: Tensor) -> None:
+    """Swap a derived (non-persistent) buffer for one of another shape, on the old one's device."""
+    old = getattr(module, name)
+    module.register_buffer(name, value.to(old.device), persistent=False)
+
+
 def cosine_logits(image_features: Tensor, class_features: Tensor, scale: float) -> Tensor:
     """CLIP's logits: scale * cos(image, class). ``class_features`` [C, E] or [B, C, E]."""
     img = F.normalize(image_features, dim=-1)
@@ -108,13 +114,17 @@ class ClassPrompts(nn.Module):
     def __init__(self, text: TextTower, classnames: Sequence[str], prefix: str, n_ctx: int):
         super().__init__()
         self.text = [text]  # a list: keep the frozen tower out of this module's children
-        self.n_ctx = n_ctx
+        self.n_ctx, self.prefix = n_ctx, prefix
         tokens = text.tokenize([f"{prefix} {c.replace('_', ' ')}." for c in classnames])
         with torch.no_grad():
             emb = text.token_embedding(tokens).float()
         self.register_buffer("tokens", tokens, persistent=False)
         self.register_buffer("sos", emb[:, :1], persistent=False)
         self.register_buffer("rest", emb[:, 1 + n_ctx :], persistent=False)
+
+    def for_classes(self, classnames: Sequence[str]) -> "ClassPrompts":
+        """The same prompt layout for other class names, on this module's device (retarget)."""
+        return ClassPrompts(self.text[0], classnames, self.prefix, self.n_ctx).to(self.tokens.device)
 
     def embed(self, ctx: Tensor) -> Tensor:
         """[C, L, W] prompt embeddings from a shared ``ctx`` [n, W] or per-class [C, n, W]."""
@@ -158,6 +168,10 @@ class EvalCache:
     def __init__(self):
         self._key: Any = None
         self._value: Any = None
+
+    def clear(self) -> None:
+        """Forget the value (its inputs changed other than through the parameters: retarget)."""
+        self._key, self._value = None, None
 
     def get(self, params: Sequence[Tensor], compute):
         if torch.is_grad_enabled():

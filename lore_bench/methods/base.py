@@ -89,6 +89,13 @@ class Method(nn.Module):
     #: ``__init__`` may set ``requires_grad=True`` on backbone parameters or
     #: replace backbone submodules. Those parameters are trained, counted and saved.
     trains_backbone: ClassVar[bool] = False
+    #: True when the classifier is built from class *names* through the text tower
+    #: (prompt learners, adapters over text embeddings, zero-shot): a trained method
+    #: can then be re-pointed at classes it never saw (:meth:`retarget`) for the
+    #: base-to-novel and cross-dataset protocols. False for a closed set of learned
+    #: class weights (a linear head, Tip-Adapter's cache of labelled keys): those
+    #: protocols skip the method with a note, and the report says "not applicable".
+    scores_unseen_classes: ClassVar[bool] = False
 
     def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
         super().__init__()
@@ -198,6 +205,23 @@ class Method(nn.Module):
         """Frozen-feature tasks: per-layer prompts for the image tower computed from
         ``images`` (LORE's White Box). Override it to take part as a White Box."""
         raise NotImplementedError(f"{self.name} has no White Box")
+
+    @classmethod
+    def can_score_unseen_classes(cls, backbone: dict) -> bool:
+        """Whether this method, on the backbone config ``backbone``, can score classes
+        outside its training classes (VPT: on CLIP, not with a timm ViT's linear head)."""
+        return cls.scores_unseen_classes
+
+    def retarget(self, task: TaskInfo) -> None:
+        """Base-to-novel and cross-dataset evaluation: re-point the classifier at
+        ``task``'s class names (and template), keeping everything trained. A
+        method with ``scores_unseen_classes = True`` implements it; the
+        implementation rebuilds only what is derived from the class names."""
+        raise NotImplementedError(f"{self.name} has a closed-set classifier: it cannot score unseen classes")
+
+    def _set_task(self, task: TaskInfo) -> None:
+        # Keep the trial's shot count: the new task changes the classes only.
+        self.task = dataclasses.replace(task, shots=self.task.shots)
 
     @classmethod
     def provides_white_box(cls) -> bool:

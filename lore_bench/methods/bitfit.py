@@ -17,7 +17,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from ..backbones.base import Backbone
-from ._prompting import cosine_logits, template_classifier
+from ._prompting import replace_buffer, cosine_logits, template_classifier
 from .base import Method, TaskInfo
 from .clip_lora import clip_lora_epochs
 from .registry import register_method
@@ -35,6 +35,7 @@ class BitFit(Method):
     name = "bitfit"
     Config = BitFitConfig
     trains_backbone = True
+    scores_unseen_classes = True  # biases in the image tower; the classifier is text embeddings
 
     def __init__(self, cfg: BitFitConfig, backbone: Backbone, task: TaskInfo):
         super().__init__(cfg, backbone, task)
@@ -51,6 +52,10 @@ class BitFit(Method):
     def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
         return {"epochs": clip_lora_epochs(dataset, shots), "lr": 1e-3, "batch_size": 32, "optimizer": "adamw",
                 "weight_decay": 0.0, "warmup_epochs": 0, "min_lr": 1e-6, "augment": True}
+
+    def retarget(self, task: TaskInfo) -> None:
+        self._set_task(task)
+        replace_buffer(self, "classifier", template_classifier(self.backbone.text, task.template, task.classnames))
 
     def forward(self, images: Tensor) -> Tensor:
         return cosine_logits(self.backbone.encode_image(images), self.classifier, self.backbone.logit_scale)

@@ -15,7 +15,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from ..backbones.base import Backbone
-from ._prompting import coop_epochs, cosine_logits, dassl_training, template_classifier
+from ._prompting import replace_buffer, coop_epochs, cosine_logits, dassl_training, template_classifier
 from .recipes import DEFAULT_RECIPE, check_recipe
 from .base import Method, TaskInfo
 from .registry import register_method
@@ -32,6 +32,7 @@ class ClipAdapter(Method):
     name = "clip_adapter"
     Config = ClipAdapterConfig
     caches_image_features = True
+    scores_unseen_classes = True  # the adapter is class-free; the classifier is text embeddings
 
     def __init__(self, cfg: ClipAdapterConfig, backbone: Backbone, task: TaskInfo):
         super().__init__(cfg, backbone, task)
@@ -56,6 +57,10 @@ class ClipAdapter(Method):
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
         # The release is a trainer for CoOp's code base, run with CoOp's configs (its README).
         return dassl_training(cls.name, recipe, coop_epochs(dataset, shots), lr=0.002, batch_size=32)
+
+    def retarget(self, task: TaskInfo) -> None:
+        self._set_task(task)
+        replace_buffer(self, "classifier", template_classifier(self.backbone.text, task.template, task.classnames))
 
     def logits_from_features(self, features: Tensor) -> Tensor:
         f = features.to(self.adapter[0].weight.dtype)  # raw (unnormalised), as published

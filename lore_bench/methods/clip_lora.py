@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..backbones.base import Backbone
-from ._prompting import EvalCache, class_texts, cosine_logits, template_classifier
+from ._prompting import EvalCache, class_texts, cosine_logits, replace_buffer, template_classifier
 from .base import ConfigError, Method, TaskInfo
 from .registry import register_method
 
@@ -102,6 +102,7 @@ class ClipLoRA(Method):
     name = "clip_lora"
     Config = ClipLoRAConfig
     trains_backbone = True
+    scores_unseen_classes = True  # adapters in both towers; the classifier is the (adapted) text tower's
 
     def __init__(self, cfg: ClipLoRAConfig, backbone: Backbone, task: TaskInfo):
         super().__init__(cfg, backbone, task)
@@ -133,6 +134,14 @@ class ClipLoRA(Method):
         # RandomResizedCrop(0.08-1) + flip (the engine's augmentation).
         return {"epochs": clip_lora_epochs(dataset, shots), "lr": 2e-4, "batch_size": 32, "optimizer": "adamw",
                 "weight_decay": 1e-2, "warmup_epochs": 0, "min_lr": 1e-6, "augment": True}
+
+    def retarget(self, task: TaskInfo) -> None:
+        self._set_task(task)
+        text = self.backbone.text
+        if self.cfg.encoder == "vision":
+            replace_buffer(self, "classifier", template_classifier(text, task.template, task.classnames))
+        replace_buffer(self, "tokens", text.tokenize(class_texts(task.template, task.classnames)))
+        self._class_cache.clear()
 
     def class_features(self) -> Tensor:
         if self.cfg.encoder == "vision":

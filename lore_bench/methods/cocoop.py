@@ -29,6 +29,7 @@ class CoCoOp(Method):
     name = "cocoop"
     Config = CoCoOpConfig
     caches_image_features = True
+    scores_unseen_classes = True  # context + meta-net bias go before any class name
 
     def __init__(self, cfg: CoCoOpConfig, backbone: Backbone, task: TaskInfo):
         super().__init__(cfg, backbone, task)
@@ -51,6 +52,10 @@ class CoCoOp(Method):
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
         # The same config: lr 0.002, batch 1, 10 epochs (released for base-to-new at 16 shots).
         return dassl_training(cls.name, recipe, epochs=10, lr=0.002, batch_size=1)
+
+    def retarget(self, task: TaskInfo) -> None:
+        self._set_task(task)
+        self.prompts = self.prompts.for_classes(task.classnames)
 
     def logits_from_features(self, features: Tensor) -> Tensor:
         features = nn.functional.normalize(features.to(self.ctx.dtype), dim=-1)

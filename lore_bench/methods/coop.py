@@ -31,6 +31,7 @@ class CoOp(Method):
     name = "coop"
     Config = CoOpConfig
     caches_image_features = True
+    scores_unseen_classes = True  # the learned context goes before any class name
 
     def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
         super().__init__(cfg, backbone, task)
@@ -55,6 +56,11 @@ class CoOp(Method):
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
         # CoOp configs/trainers/CoOp/vit_b16{,_ep100,_ep50}.yaml: lr 0.002, batch 32; epochs by shots (COOP.md).
         return dassl_training(cls.name, recipe, coop_epochs(dataset, shots), lr=0.002, batch_size=32)
+
+    def retarget(self, task: TaskInfo) -> None:
+        self._set_task(task)
+        self.prompts = self.prompts.for_classes(task.classnames)
+        self._class_cache.clear()
 
     def class_features(self) -> Tensor:
         """Normalised class embeddings [C, E]; encoded once per evaluation."""

@@ -19,7 +19,8 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from ..backbones.base import Backbone, TextTower
-from ._prompting import coop_epochs, cosine_logits, counted_word_context, dassl_training, template_classifier
+from ._prompting import (coop_epochs, cosine_logits, counted_word_context, dassl_training, replace_buffer,
+                         template_classifier)
 from .base import TaskInfo
 from .coop import CoOp
 from .recipes import DEFAULT_RECIPE, check_recipe
@@ -70,6 +71,11 @@ class ProGrad(CoOp):
         super().__init__(cfg, backbone, task)
         zs = template_classifier(backbone.text, self.template, task.classnames)
         self.register_buffer("zero_shot_classifier", zs, persistent=False)
+
+    def retarget(self, task: TaskInfo) -> None:
+        super().retarget(task)  # the context; the teacher below only matters in training
+        replace_buffer(self, "zero_shot_classifier",
+                       template_classifier(self.backbone.text, self.template, task.classnames))
 
     @property
     def template(self) -> str:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..backbones.base import Backbone
-from ._prompting import cosine_logits, dassl_training, template_classifier
+from ._prompting import cosine_logits, dassl_training, replace_buffer, template_classifier
 from .recipes import DEFAULT_RECIPE, check_recipe
 from .recipes.dassl import VPT_CLIP_TEMPLATE
 from .base import Method, TaskInfo
@@ -40,6 +40,7 @@ class VPT(Method):
     Config = VPTConfig
     # The text tower is needed on CLIP backbones only; checked in __init__.
     requires_text = False
+    scores_unseen_classes = True  # on CLIP (text classifier); see can_score_unseen_classes
 
     def __init__(self, cfg: VPTConfig, backbone: Backbone, task: TaskInfo):
         super().__init__(cfg, backbone, task)
@@ -71,6 +72,18 @@ class VPT(Method):
         # The same config: lr 0.0025, batch 4, 5 epochs. The VPT paper's vanilla-ViT recipe is a
         # per-dataset grid (tokens, lr, wd; 100 epochs, 10 warm-up): set it per suite.
         return dassl_training(cls.name, recipe, epochs=5, lr=0.0025, batch_size=4)
+
+    @classmethod
+    def can_score_unseen_classes(cls, backbone: dict) -> bool:
+        # A timm ViT gets a learned linear head: a closed set of classes.
+        return backbone.get("type") != "timm"
+
+    def retarget(self, task: TaskInfo) -> None:
+        if self.head is not None:
+            super().retarget(task)  # raises: the linear head of a timm ViT
+        self._set_task(task)
+        replace_buffer(self, "classifier", template_classifier(self.backbone.text, self.cfg.template or task.template,
+                                                               task.classnames))
 
     def forward(self, images: Tensor) -> Tensor:
         prompts = [self.prompt_dropout(p) for p in self.prompts.unbind(0)]

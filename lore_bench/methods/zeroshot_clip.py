@@ -5,7 +5,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ._prompting import cosine_logits, template_classifier
+from ._prompting import replace_buffer, cosine_logits, template_classifier
 from .base import Method, TaskInfo
 from .recipes import DEFAULT_RECIPE, check_recipe
 from .registry import register_method
@@ -17,6 +17,7 @@ class ZeroShotCLIP(Method):
     name = "zeroshot_clip"
     caches_image_features = True
     uses_training_data = False  # the suite runs it once per dataset
+    scores_unseen_classes = True
 
     def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
         super().__init__(cfg, backbone, task)
@@ -28,6 +29,10 @@ class ZeroShotCLIP(Method):
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
         check_recipe(recipe)  # one recipe: nothing is trained by SGD
         return {"epochs": 0}
+
+    def retarget(self, task: TaskInfo) -> None:
+        self._set_task(task)
+        replace_buffer(self, "classifier", template_classifier(self.backbone.text, task.template, task.classnames))
 
     def logits_from_features(self, features: Tensor) -> Tensor:
         return cosine_logits(features, self.classifier, self.backbone.logit_scale)

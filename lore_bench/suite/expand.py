@@ -27,6 +27,11 @@ def expand(suite: Suite) -> list[TrialSpec]:
     return _dedupe(specs)
 
 
+def expansion_notes(suite: Suite) -> list[str]:
+    """What the suite's protocol says about its expansion (methods it skipped, and why)."""
+    return list(resolve_protocol(suite.protocol, suite.protocol_plugin).notes(suite))
+
+
 def _dedupe(specs: Iterable[TrialSpec]) -> list[TrialSpec]:
     seen: dict[str, TrialSpec] = {}
     for s in specs:

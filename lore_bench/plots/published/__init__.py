@@ -6,6 +6,13 @@
 - ``table4.csv``: Table 4, frozen features of a backbone, ``baseline`` -> with
   LORE's ``white box``; mAP in [0, 1], PCK@0.1 and J&F in %, keyed by
   (dataset, metric) as the frozen-feature tasks record them.
+- ``generalization.csv``: base-to-novel figures of the MaPLe paper (CVPR 2023)
+  as its repository's README lists them (muzairkhattak/multimodal-prompt-learning,
+  commit 69bce21: "MaPLe in comparison with existing methods", the average of 11
+  datasets over 3 seeds, CLIP ViT-B/16; the Model Zoo row "Deep Vision
+  Prompting" is lore-bench's ``vpt`` on CLIP, the same config file). Metrics
+  ``base``, ``novel``, ``hm`` (%). The README lists no cross-dataset or
+  domain-generalization figures, so none are shipped.
 Backbones are lore-bench backbone names.
 """
 from __future__ import annotations
@@ -29,6 +36,15 @@ def load_published() -> pd.DataFrame:
     df = _read("top1.csv", dtype={"stage": "object"})
     df["stage"] = df["stage"].fillna("main")
     return df[df["metric"] == "top1"].reset_index(drop=True)
+
+
+GENERALIZATION_SOURCE = ("MaPLe (CVPR 2023), as listed in its repository's README "
+                         "(github.com/muzairkhattak/multimodal-prompt-learning)")
+
+
+def load_generalization() -> pd.DataFrame:
+    """Published base / novel / HM figures (``generalization.csv``)."""
+    return _read("generalization.csv")
 
 
 @lru_cache(maxsize=1)

@@ -94,9 +94,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_method(spec: TrialSpec, backbone, device: torch.device, dataset=None) -> Method:
+def task_info(dataset, shots: int, classes=None) -> TaskInfo:
+    """What a method learns about ``dataset``; ``classes`` (label ids, in order):
+    only those classes, relabelled 0..m-1 (base-to-novel's halves)."""
+    names = list(dataset.classnames)
+    names = [names[int(c)] for c in classes] if classes is not None else names
+    return TaskInfo(dataset.name, tuple(names), dataset.template, dataset.lore_template, shots)
+
+
+def build_method(spec: TrialSpec, backbone, device: torch.device, dataset=None, task: TaskInfo | None = None) -> Method:
     dataset = dataset or get_dataset(spec.dataset, spec.data_root)
-    task = TaskInfo(dataset.name, tuple(dataset.classnames), dataset.template, dataset.lore_template, spec.shots)
+    task = task or task_info(dataset, spec.shots)
     cls = resolve_method(spec.method, spec.plugin)
     cfg = build_config(cls.Config, spec.method_config, spec.method)
     if cls.trains_backbone:
@@ -125,23 +133,31 @@ def load_splits(name: str, root: str | None):
     return dataset.load_split("train"), dataset.load_split("test")
 
 
-def eval_subset(test, spec: TrialSpec):
+@lru_cache(maxsize=8)
+def load_test_split(name: str, root: str | None):
+    """The test split alone (a transfer target; ImageNet's shifted sets have no train split)."""
+    return get_dataset(name, root).load_split("test")
+
+
+def eval_subset(test, spec: TrialSpec, dataset: str | None = None):
     """``protocol.eval_subset: N`` evaluates on a fixed class-balanced subset of
     about N test images (the same for every trial of the dataset) — for CPU
-    demos only; the paper's protocol evaluates on the full test split."""
+    demos only; the paper's protocol evaluates on the full test split.
+    ``dataset``: the test split's dataset when it is not the spec's (a transfer target)."""
     n = int(spec.protocol_config.get("eval_subset") or 0)
     if n <= 0 or n >= len(test):
         return test
     per_class = max(1, -(-n // len(np.unique(test.labels))))
-    return test.subset(sample_few_shot(test, spec.dataset, "test", per_class, seed=0))
+    return test.subset(sample_few_shot(test, dataset or spec.dataset, "test", per_class, seed=0))
 
 
 def classification_trial(spec: TrialSpec, backbone, device: torch.device, checkpoint_dir: str | Path | None,
-                         on_epoch: EpochCallback | None) -> ClassificationTrial:
+                         on_epoch: EpochCallback | None, task: TaskInfo | None = None) -> ClassificationTrial:
+    """``task``: the classes the method is built for, when not all of the dataset's."""
     dataset = get_dataset(spec.dataset, spec.data_root)
     train_full, test = load_splits(spec.dataset, spec.data_root)
     test = eval_subset(test, spec)
-    method = build_method(spec, backbone, device, dataset)
+    method = build_method(spec, backbone, device, dataset, task)
     ckpt = checkpoint_root(checkpoint_dir).trial(spec.trial_id) if checkpoint_dir else None
     run = TrialRun(spec, device, TrainingConfig(**spec.training), method, on_epoch, ckpt)
     if not dataset.embedded:  # decode + resize each file once per machine, not once per trial

@@ -17,28 +17,37 @@ from .metrics import classification_metrics
 
 
 @torch.no_grad()
-def predict(run: TrialRun, split) -> np.ndarray:
+def predict(run: TrialRun, split, columns=None) -> np.ndarray:
+    """Predicted class per image; with ``columns`` (class indices of the method's
+    classifier), the argmax over those classes only, as a position in ``columns``
+    (a target that holds a subset of the training classes: ImageNet-A / -R)."""
     method = run.method
+    keep = None if columns is None else torch.as_tensor(list(columns), dtype=torch.long)
+
+    def pick(logits):
+        return (logits if keep is None else logits[:, keep.to(logits.device)]).argmax(-1).cpu()
+
     method.eval()
     preds = []
     if method.caches_image_features:
         feats = image_features(run, split)
         for start in range(0, len(feats), run.training.eval_batch_size):
             with run.autocast():
-                preds.append(method.logits_from_features(feats[start : start + run.training.eval_batch_size]).argmax(-1).cpu())
+                preds.append(pick(method.logits_from_features(feats[start : start + run.training.eval_batch_size])))
     else:
         transform = build_transform(method.backbone.info, train_augment=False)
         for batch in loader(split, transform, run.training.eval_batch_size, shuffle=False):
             with run.autocast():
-                preds.append(method(batch["images"].to(run.device)).argmax(-1).cpu())
+                preds.append(pick(method(batch["images"].to(run.device))))
     return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
 
 
-def evaluate(run: TrialRun, test, split_name: str = "test") -> dict:
+def evaluate(run: TrialRun, test, split_name: str = "test", columns=None) -> dict:
+    """Metrics of ``test`` (``columns``: score only those classes, see :func:`predict`)."""
     t0 = time.perf_counter()
-    pred = predict(run, test)
+    pred = predict(run, test, columns)
     seconds = time.perf_counter() - t0
-    m = classification_metrics(pred, test.labels, run.method.task.num_classes)
+    m = classification_metrics(pred, test.labels, run.method.task.num_classes if columns is None else len(columns))
     size = run.method.backbone.info.image_size
     gflops = gflops_per_image(run.method, torch.zeros(1, 3, size, size, device=run.device))
     return {"eval_split": split_name, "top1": m["top1"], "macro_f1": m["macro_f1"],

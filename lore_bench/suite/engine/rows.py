@@ -11,10 +11,11 @@ from .context import TrialRun
 from .evaluate import evaluate
 
 
-def result_row(run: TrialRun, stage, test, train_full, indices) -> dict:
+def result_row(run: TrialRun, stage, test, train_full, indices, split_name: str = "test", columns=None) -> dict:
     """A stage's row: what was trained on and (unless it diverged) the
-    evaluation of its last epoch."""
-    row = stage.row if stage.diverged else {**stage.row, **evaluate(run, test)}
+    evaluation of its last epoch on ``test`` (stored as ``split_name``;
+    ``columns``: score only those classes, engine.evaluate.predict)."""
+    row = stage.row if stage.diverged else {**stage.row, **evaluate(run, test, split_name, columns)}
     return {**base_row(run.spec, run.method, shots_hash(train_full, indices)), **row}
 
 

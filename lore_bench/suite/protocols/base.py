@@ -58,6 +58,11 @@ class Protocol:
         raise NotImplementedError
 
     @classmethod
+    def notes(cls, suite) -> list[str]:
+        """Lines the CLI prints after expanding ``suite`` (methods a protocol skipped, and why)."""
+        return []
+
+    @classmethod
     def dependencies(cls, spec: TrialSpec) -> list[TrialSpec]:
         """Trials that must be stored (with their checkpoint) before ``spec`` runs."""
         return []
