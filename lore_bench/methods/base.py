@@ -203,6 +203,16 @@ class Method(nn.Module):
     def provides_white_box(cls) -> bool:
         return cls.prompts_for is not Method.prompts_for
 
+    def adapted_features(self, images: Tensor) -> Tensor:
+        """The image features [B, D] this (trained) model classifies from (LORE: the
+        prompted tower's CLS feature). Easy-to-hard under the ``authors`` recipe ranks
+        the hard stage on them, as LORE's release does. Override it to take part."""
+        raise NotImplementedError(f"{self.name} exposes no adapted image features")
+
+    @classmethod
+    def provides_adapted_features(cls) -> bool:
+        return cls.adapted_features is not Method.adapted_features
+
     def num_trainable(self) -> int:
         return sum(p.numel() for p in self.trainable_parameters())
 
