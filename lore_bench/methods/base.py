@@ -89,6 +89,9 @@ class Method(nn.Module):
     #: ``__init__`` may set ``requires_grad=True`` on backbone parameters or
     #: replace backbone submodules. Those parameters are trained, counted and saved.
     trains_backbone: ClassVar[bool] = False
+    #: True for a method that can train in precision ``fp16_pure`` (backbone and its
+    #: own parameters cast to fp16, no autocast): the CoOp-family releases do.
+    runs_pure_fp16: ClassVar[bool] = False
 
     def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
         super().__init__()

@@ -39,6 +39,7 @@ class MaPLeConfig:
 @register_method
 class MaPLe(Method):
     name = "maple"
+    runs_pure_fp16 = True  # the release trains in pure fp16 (recipes/dassl.py RELEASED_PRECISION)
     Config = MaPLeConfig
 
     def __init__(self, cfg: MaPLeConfig, backbone: Backbone, task: TaskInfo):

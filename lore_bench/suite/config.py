@@ -154,7 +154,7 @@ def validate(data: dict, check: Checker, path: Path) -> Suite:
     methods = [_method_entry(check, name, cfg) for name, cfg in methods_cfg.items()]
     if not methods:
         check.fail(("methods",), "no methods listed; at least one is needed", "e.g. methods: {coop: {}}")
-    _check_warmup_schedules(check, methods, training, recipe, backbones, datasets, shots, proto_name)
+    _check_resolved_training(check, methods, training, recipe, backbones, datasets, shots, proto_name)
     user_resources = check.mapping(data.get("resources"), ("resources",), "resources", "resources: {cpu: 1}")
     check.keys(user_resources, RESOURCE_KEYS, ("resources",))
     check.numbers(user_resources, RESOURCE_RANGES, ("resources",), INTEGER_KEYS)
@@ -246,10 +246,11 @@ def _check_training(check: Checker, training: Any, path: tuple) -> None:
 NO_WARMUP_SCHEDULES = {"lore_cosine": "LORE's release (CosineAnnealingLR from the first epoch)"}
 
 
-def _check_warmup_schedules(check: Checker, methods: list[MethodEntry], training: dict, recipe: str,
-                            backbones: list, datasets: list[str], shots: list[int], protocol: str) -> None:
-    """A warm-up resolved onto a schedule without one (a global ``warmup_epochs``
-    over LORE's ``lore_cosine``) is named here, at load, not in every trial."""
+def _check_resolved_training(check: Checker, methods: list[MethodEntry], training: dict, recipe: str,
+                             backbones: list, datasets: list[str], shots: list[int], protocol: str) -> None:
+    """Combinations that would fail every trial of a method are named here, at load:
+    a warm-up resolved onto a schedule without one (a global ``warmup_epochs`` over
+    LORE's ``lore_cosine``), precision ``fp16_pure`` for a method that cannot run it."""
     from ..backbones import resolve_backbone
     from ..methods.registry import resolve_method
     from .grid import resolve_training
@@ -263,6 +264,12 @@ def _check_warmup_schedules(check: Checker, methods: list[MethodEntry], training
                 for n in shots:
                     resolved = resolve_training(cls, dataset, n, training, entry.training,
                                                 entry.recipe or recipe, resolve_backbone(ref), protocol)
+                    if resolved.get("precision") == "fp16_pure" and not cls.runs_pure_fp16:
+                        own = "precision" in entry.training
+                        check.fail(("methods", entry.name, "training", "precision") if own else ("training", "precision"),
+                                   f"method '{entry.name}' cannot run in precision fp16_pure (all weights in "
+                                   "fp16; only methods with runs_pure_fp16 = True: the CoOp family)",
+                                   f"set precision: fp16 (autocast) or auto under methods.{entry.name}.training")
                     schedule, warmup = resolved.get("schedule"), resolved.get("warmup_epochs", 0)
                     if schedule not in NO_WARMUP_SCHEDULES or not warmup:
                         continue

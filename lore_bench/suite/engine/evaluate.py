@@ -25,7 +25,8 @@ def predict(run: TrialRun, split) -> np.ndarray:
         feats = image_features(run, split)
         for start in range(0, len(feats), run.training.eval_batch_size):
             with run.autocast():
-                preds.append(method.logits_from_features(feats[start : start + run.training.eval_batch_size]).argmax(-1).cpu())
+                part = feats[start : start + run.training.eval_batch_size].to(run.precision.param_dtype)
+                preds.append(method.logits_from_features(part).argmax(-1).cpu())
     else:
         transform = build_transform(method.backbone.info, train_augment=False)
         for batch in loader(split, transform, run.training.eval_batch_size, shuffle=False):
