@@ -82,7 +82,8 @@ def test_tower_biases_example_beats_zero_shot_and_leaks_nothing(monkeypatch, tmp
     shared = build_backbone("micro_clip")
     before = tower_digest(shared)
     spec = make_spec(method="tower_biases", plugin="tower_biases:TowerBiases", backbone="micro_clip", shots=16,
-                     training={"epochs": 10, "augment": False, "batch_size": 32, "warmup_epochs": 0})
+                     training={"epochs": 10, "augment": False, "batch_size": 32, "warmup_epochs": 0,
+                               "lr": 0.05})
     row = run_trial(spec).rows[0]
     zero_shot = make_spec(method="zeroshot_clip", shots=0, backbone="micro_clip", protocol="zero_shot")
     zs_row = run_trial(zero_shot).rows[0]
