@@ -120,7 +120,7 @@ def known_bad_suite(draw):
     elif kind == "name":
         path = draw(st.sampled_from(NAMES))
         value = draw(names.filter(lambda s: s not in {"few_shot", "easy_to_hard", "frozen_features", "sgd", "adamw",
-                                                        "auto", "fp32", "bf16", "fp16", "herding",
+                                                        "auto", "fp32", "bf16", "fp16", "fp16_pure", "herding",
                                                         "centroid_distance"} and not _is_known_name(s)))
     elif kind == "mapping":
         path = draw(st.sampled_from(MAPPINGS))

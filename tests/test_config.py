@@ -108,3 +108,36 @@ def test_plugin_method_from_the_suite(tmp_path, monkeypatch):
     with pytest.raises(SuiteError) as info:
         load_suite(write(tmp_path, bad, "bad.yaml"))
     assert info.value.field == "methods.mine.plugin"
+
+
+LORE_UNDER_GLOBAL_WARMUP = """\
+name: t
+backbones: [micro_clip_random]
+datasets: [sklearn_digits]
+methods:
+  coop: {}
+  lore: {training: {epochs: 2}}
+protocol: {name: few_shot, shots: [1], seeds: [1]}
+training: {epochs: 2, warmup_epochs: 1}
+"""
+
+
+def test_global_warmup_over_lores_schedule_is_a_load_error(tmp_path):
+    """A global warm-up made every LORE trial fail at run time (lore_cosine has
+    none): the suite is refused at load, naming the line, the field and the fix."""
+    with pytest.raises(SuiteError) as info:
+        load_suite(write(tmp_path, LORE_UNDER_GLOBAL_WARMUP))
+    err = info.value
+    assert err.field == "training.warmup_epochs" and err.line == 8
+    assert "lore_cosine" in str(err) and "lore" in str(err)
+    assert "warmup_epochs: 0 under methods.lore.training" in err.fix
+    # the method's own block fixes it; coop keeps the global warm-up
+    fixed = LORE_UNDER_GLOBAL_WARMUP.replace("{epochs: 2}}", "{epochs: 2, warmup_epochs: 0}}")
+    specs = {s.method: s for s in expand(load_suite(write(tmp_path, fixed, "ok.yaml")))}
+    assert specs["lore"].training["warmup_epochs"] == 0 and specs["coop"].training["warmup_epochs"] == 1
+    # a warm-up in LORE's own block is pointed at there
+    own = LORE_UNDER_GLOBAL_WARMUP.replace("training: {epochs: 2, warmup_epochs: 1}", "training: {epochs: 2}") \
+        .replace("lore: {training: {epochs: 2}}", "lore: {training: {epochs: 2, warmup_epochs: 2}}")
+    with pytest.raises(SuiteError) as info:
+        load_suite(write(tmp_path, own, "own.yaml"))
+    assert info.value.field == "methods.lore.training.warmup_epochs" and info.value.line == 6

@@ -71,3 +71,27 @@ def test_vpt_on_a_timm_vit_trains_a_linear_head():
     method = METHODS.get("vpt")(build_config(METHODS.get("vpt").Config, {}, "vpt"), vit, TASK)
     assert method.head is not None
     assert method.num_trainable() == 12 * 8 * 768 + 768 * NUM_CLASSES + NUM_CLASSES
+
+
+@pytest.mark.parametrize("name", ["clip_lora", "bitfit", "coop"])
+def test_total_params_count_in_tower_parameters_once(name):
+    """The row's total_params: the tower's parameters (with what a method added
+    inside it, LoRA's A and B) plus trainable parameters outside it, each once.
+    It used to add every trainable parameter to the tower's count, so in-tower
+    ones (LoRA factors, BitFit's biases) were counted twice."""
+    from lore_bench.suite.engine.rows import parameter_counts
+
+    tiny = build_backbone("micro_clip_random")
+    before = sum(p.numel() for p in tiny.parameters())
+    cls = METHODS.get(name)
+    cfg = build_config(cls.Config, cls.default_config(TASK.dataset, TASK.shots), name)
+    method = cls(cfg, copy.deepcopy(tiny) if cls.trains_backbone else tiny, TASK)
+    trainable, total = parameter_counts(method)
+    assert trainable == method.num_trainable() > 0
+    if name == "clip_lora":  # everything it trains was added inside the tower
+        added = sum(p.numel() for n, p in method.backbone.named_parameters() if "lora" in n.lower())
+        assert added == trainable and total == before + added
+    elif name == "bitfit":  # it trains the tower's own biases: nothing is added
+        assert total == before
+    else:  # CoOp's context vectors live outside the tower
+        assert total == before + trainable

@@ -111,23 +111,23 @@ DASSL = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4, "warmup_epoc
          "min_lr": 0.0, "schedule": "dassl_cosine", "augment": True, "drop_last": True}
 # (method, dataset, shots): released (epochs, lr, batch size), released precision, released method config.
 BASELINES = [
-    # KaiyangZhou/CoOp configs/trainers/CoOp/vit_b16{_ep50,_ep100,}.yaml + COOP.md (ImageNet: *_ep50); train.py PREC fp16.
-    ("coop", "flowers102", 1, (50, 0.002, 32), "fp16", {"n_ctx": 16, "ctx_init": ""}),
-    ("coop", "flowers102", 4, (100, 0.002, 32), "fp16", {"n_ctx": 16, "ctx_init": ""}),
-    ("coop", "flowers102", 16, (200, 0.002, 32), "fp16", {"n_ctx": 16, "ctx_init": ""}),
-    ("coop", "imagenet", 16, (50, 0.002, 32), "fp16", {"n_ctx": 16, "ctx_init": ""}),
+    # KaiyangZhou/CoOp configs/trainers/CoOp/vit_b16{_ep50,_ep100,}.yaml + COOP.md (ImageNet: *_ep50); train.py PREC fp16 (pure: weights and vectors in half, no loss scaling).
+    ("coop", "flowers102", 1, (50, 0.002, 32), "fp16_pure", {"n_ctx": 16, "ctx_init": ""}),
+    ("coop", "flowers102", 4, (100, 0.002, 32), "fp16_pure", {"n_ctx": 16, "ctx_init": ""}),
+    ("coop", "flowers102", 16, (200, 0.002, 32), "fp16_pure", {"n_ctx": 16, "ctx_init": ""}),
+    ("coop", "imagenet", 16, (50, 0.002, 32), "fp16_pure", {"n_ctx": 16, "ctx_init": ""}),
     # CoOp configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml.
-    ("cocoop", "dtd", 16, (10, 0.002, 1), "fp16", {"n_ctx": 4, "ctx_init": "a photo of a"}),
+    ("cocoop", "dtd", 16, (10, 0.002, 1), "fp16_pure", {"n_ctx": 4, "ctx_init": "a photo of a"}),
     # multimodal-prompt-learning configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml.
-    ("maple", "eurosat", 8, (5, 0.0035, 4), "fp16", {"n_ctx": 2, "ctx_init": "a photo of a", "depth": 9}),
+    ("maple", "eurosat", 8, (5, 0.0035, 4), "fp16_pure", {"n_ctx": 2, "ctx_init": "a photo of a", "depth": 9}),
     # multimodal-prompt-learning configs/trainers/VPT/vit_b16_c2_ep5_batch4_4.yaml; trainers/vpt.py (fp32, template).
     ("vpt", "dtd", 16, (5, 0.0025, 4), "fp32", {"num_tokens": 8, "deep": True, "template": "a photo of a {}."}),
     # Prompt-align ProGrad.public configs/trainers/ProGrad/rn50*.yaml, README (lambda 0.8), trainers/prograd.py.
-    ("prograd", "flowers102", 16, (200, 0.002, 32), "fp16",
+    ("prograd", "flowers102", 16, (200, 0.002, 32), "fp16_pure",
      {"n_ctx": 16, "lam": 0.8, "temperature": 1.0, "template": "a type of flower, a photo of a {}."}),
-    ("prograd", "dtd", 4, (100, 0.002, 32), "fp16", {"lam": 1.0, "template": "a texture of {}."}),
-    ("prograd", "imagenet", 16, (50, 0.002, 32), "fp16", {"lam": 1.0, "template": "a photo of a {}."}),
-    ("prograd", "cifar100", 16, (200, 0.002, 32), "fp16", {"lam": 1.0, "template": ""}),  # ProGrad never ran it
+    ("prograd", "dtd", 4, (100, 0.002, 32), "fp16_pure", {"lam": 1.0, "template": "a texture of {}."}),
+    ("prograd", "imagenet", 16, (50, 0.002, 32), "fp16_pure", {"lam": 1.0, "template": "a photo of a {}."}),
+    ("prograd", "cifar100", 16, (200, 0.002, 32), "fp16_pure", {"lam": 1.0, "template": ""}),  # ProGrad never ran it
     # gaopengcuhk/CLIP-Adapter clip_adapter.py (reduction 4, ratio 0.2, clip_model.float()), CoOp's configs.
     ("clip_adapter", "stanford_cars", 8, (200, 0.002, 32), "fp32", {"reduction": 4, "ratio": 0.2}),
 ]

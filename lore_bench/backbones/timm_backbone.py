@@ -35,7 +35,7 @@ class TimmVitBackbone(Backbone):
         self.vit = vit
 
     def patch_embed(self, images: Tensor) -> Tensor:
-        x = self.vit.patch_embed(images)
+        x = self.vit.patch_embed(images.to(next(self.vit.patch_embed.parameters()).dtype))  # fp16_pure: half weights
         return x.flatten(1, 2) if x.dim() == 4 else x
 
     def embed(self, images: Tensor) -> Tensor:

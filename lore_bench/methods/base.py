@@ -96,6 +96,9 @@ class Method(nn.Module):
     #: class weights (a linear head, Tip-Adapter's cache of labelled keys): those
     #: protocols skip the method with a note, and the report says "not applicable".
     scores_unseen_classes: ClassVar[bool] = False
+    #: True for a method that can train in precision ``fp16_pure`` (backbone and its
+    #: own parameters cast to fp16, no autocast): the CoOp-family releases do.
+    runs_pure_fp16: ClassVar[bool] = False
 
     def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
         super().__init__()
@@ -226,6 +229,16 @@ class Method(nn.Module):
     @classmethod
     def provides_white_box(cls) -> bool:
         return cls.prompts_for is not Method.prompts_for
+
+    def adapted_features(self, images: Tensor) -> Tensor:
+        """The image features [B, D] this (trained) model classifies from (LORE: the
+        prompted tower's CLS feature). Easy-to-hard under the ``authors`` recipe ranks
+        the hard stage on them, as LORE's release does. Override it to take part."""
+        raise NotImplementedError(f"{self.name} exposes no adapted image features")
+
+    @classmethod
+    def provides_adapted_features(cls) -> bool:
+        return cls.adapted_features is not Method.adapted_features
 
     def num_trainable(self) -> int:
         return sum(p.numel() for p in self.trainable_parameters())

@@ -27,6 +27,7 @@ class CoCoOpConfig:
 @register_method
 class CoCoOp(Method):
     name = "cocoop"
+    runs_pure_fp16 = True  # the release trains in pure fp16 (recipes/dassl.py RELEASED_PRECISION)
     Config = CoCoOpConfig
     caches_image_features = True
     scores_unseen_classes = True  # context + meta-net bias go before any class name

@@ -29,6 +29,7 @@ class CoOpConfig:
 @register_method
 class CoOp(Method):
     name = "coop"
+    runs_pure_fp16 = True  # the release trains in pure fp16 (recipes/dassl.py RELEASED_PRECISION)
     Config = CoOpConfig
     caches_image_features = True
     scores_unseen_classes = True  # the learned context goes before any class name

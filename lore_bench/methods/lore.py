@@ -147,12 +147,22 @@ class Lore(Method):
         return [torch.cat([self.shared[i].expand(b, -1, -1).to(generated.dtype), generated[:, i]], dim=1)
                 for i in range(generated.shape[1])]
 
-    def classify(self, images: Tensor, generated: Tensor) -> Tensor:
+    def _features(self, images: Tensor, generated: Tensor) -> Tensor:
+        """The prompted tower's final CLS feature: L2-normalised on CLIP (as the
+        release's ``features`` output); a vanilla ViT's pre-logits feature as it is
+        (docs/lore.md, "What runs")."""
         feats = self.backbone.forward_prompted(images, self.layer_prompts(generated))
+        return F.normalize(feats, dim=-1) if self.backbone.family == "clip" else feats
+
+    def classify(self, images: Tensor, generated: Tensor) -> Tensor:
+        feats = self._features(images, generated)
         if self.backbone.family == "clip":
-            feats = self.backbone.logit_scale * F.normalize(feats, dim=-1)
-        # A vanilla ViT: the pre-logits CLS feature as it is (docs/lore.md, "What runs").
+            feats = self.backbone.logit_scale * feats
         return self.head(feats.to(self.head.weight.dtype))
+
+    def adapted_features(self, images: Tensor) -> Tensor:
+        """What ``utils/get_hard_samples.py`` herds on: the easy-stage model's features."""
+        return self._features(images, self.white_box(images)[2])
 
     def prompts_for(self, images: Tensor) -> list[Tensor]:
         """The White Box's per-layer prompts for ``images``: how the frozen-feature

@@ -43,6 +43,7 @@ class MaPLeConfig:
 @register_method
 class MaPLe(Method):
     name = "maple"
+    runs_pure_fp16 = True  # the release trains in pure fp16 (recipes/dassl.py RELEASED_PRECISION)
     Config = MaPLeConfig
     scores_unseen_classes = True  # text prompts before any class name; vision prompts class-free
 

@@ -64,6 +64,7 @@ def prograd_project(g: Tensor, g_kl: Tensor, lam: float) -> Tensor:
 @register_method
 class ProGrad(CoOp):
     name = "prograd"
+    runs_pure_fp16 = True  # the release trains in pure fp16 (recipes/dassl.py RELEASED_PRECISION)
     Config = ProGradConfig
     manual_backward = True
 

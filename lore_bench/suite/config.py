@@ -157,6 +157,7 @@ def validate(data: dict, check: Checker, path: Path) -> Suite:
     methods = [_method_entry(check, name, cfg) for name, cfg in methods_cfg.items()]
     if not methods:
         check.fail(("methods",), "no methods listed; at least one is needed", "e.g. methods: {coop: {}}")
+    _check_resolved_training(check, methods, training, recipe, backbones, datasets, shots, proto_name)
     user_resources = check.mapping(data.get("resources"), ("resources",), "resources", "resources: {cpu: 1}")
     check.keys(user_resources, RESOURCE_KEYS, ("resources",))
     check.numbers(user_resources, RESOURCE_RANGES, ("resources",), INTEGER_KEYS)
@@ -295,6 +296,52 @@ def _check_training(check: Checker, training: Any, path: tuple) -> None:
         check.name_in(training["schedule"], list(TrainingConfig.SCHEDULES), "schedule", path + ("schedule",), "")
     if training.get("precision", "auto") not in TrainingConfig.PRECISIONS:
         check.name_in(training["precision"], list(TrainingConfig.PRECISIONS), "precision", path + ("precision",), "")
+
+
+#: schedules that have no warm-up: a resolved ``warmup_epochs > 0`` with them fails every trial
+NO_WARMUP_SCHEDULES = {"lore_cosine": "LORE's release (CosineAnnealingLR from the first epoch)"}
+
+
+def _check_resolved_training(check: Checker, methods: list[MethodEntry], training: dict, recipe: str,
+                             backbones: list, datasets: list[str], shots: list[int], protocol: str) -> None:
+    """Combinations that would fail every trial of a method are named here, at load:
+    a warm-up resolved onto a schedule without one (a global ``warmup_epochs`` over
+    LORE's ``lore_cosine``), precision ``fp16_pure`` for a method that cannot run it."""
+    from ..backbones import resolve_backbone
+    from ..methods.registry import resolve_method
+    from .grid import resolve_training
+
+    for entry in methods:
+        cls = resolve_method(entry.name, entry.plugin)
+        if not cls.uses_training_data:
+            continue
+        for ref in backbones:
+            for dataset in datasets:
+                for n in shots:
+                    resolved = resolve_training(cls, dataset, n, training, entry.training,
+                                                entry.recipe or recipe, resolve_backbone(ref), protocol)
+                    if resolved.get("precision") == "fp16_pure" and not cls.runs_pure_fp16:
+                        own = "precision" in entry.training
+                        check.fail(("methods", entry.name, "training", "precision") if own else ("training", "precision"),
+                                   f"method '{entry.name}' cannot run in precision fp16_pure (all weights in "
+                                   "fp16; only methods with runs_pure_fp16 = True: the CoOp family)",
+                                   f"set precision: fp16 (autocast) or auto under methods.{entry.name}.training")
+                    schedule, warmup = resolved.get("schedule"), resolved.get("warmup_epochs", 0)
+                    if schedule not in NO_WARMUP_SCHEDULES or not warmup:
+                        continue
+                    mine = ("methods", entry.name, "training")
+                    if "warmup_epochs" in entry.training:
+                        where = mine + ("warmup_epochs",)
+                    elif "warmup_epochs" in training:
+                        where = ("training", "warmup_epochs")
+                    else:
+                        where = ("methods", entry.name)
+                    source = "the suite's" if where[0] == "training" else f"method '{entry.name}''s"
+                    check.fail(where, f"warmup_epochs: {warmup} ({source}) meets method '{entry.name}''s "
+                               f"schedule '{schedule}', which has no warm-up ({NO_WARMUP_SCHEDULES[schedule]}); "
+                               f"every {entry.name} trial would fail",
+                               f"set warmup_epochs: 0 under methods.{entry.name}.training"
+                               + (" (or drop the global warmup_epochs)" if where[0] == "training" else ""))
 
 
 def _method_entry(check: Checker, name: Any, cfg: Any) -> MethodEntry:

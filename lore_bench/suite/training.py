@@ -28,11 +28,14 @@ class TrainingConfig:
     # batch (Dassl's loader; the baselines' authors recipes set it).
     drop_last: bool = False
     augment: bool = True  # RandomResizedCrop + flip; off = test transform (enables the feature cache)
-    precision: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
+    # auto (bf16/fp16 autocast on GPU, fp32 on CPU) | fp32 | bf16 | fp16 (autocast, loss
+    # scaling) | fp16_pure (weights and learned parameters in fp16, no autocast, no loss
+    # scaling: the CoOp-family releases; CUDA only, fp32 elsewhere; engine/context.py)
+    precision: str = "auto"
     eval_batch_size: int = 256
 
     OPTIMIZERS = ("sgd", "adamw")
-    PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+    PRECISIONS = ("auto", "fp32", "bf16", "fp16", "fp16_pure")
     SCHEDULES = _SCHEDULES
 
     def __post_init__(self):

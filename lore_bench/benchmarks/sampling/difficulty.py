@@ -5,8 +5,11 @@ predictions; the engine computes those and trains.
 - Easy stage: per class, the first N images in herding order (iCaRL herding on
   the frozen backbone's image features): the most typical images first.
 - Hard stage: per class, among the images the easy-stage model misclassifies,
-  the N with the latest herding rank, herding redone on the easy-stage model's
-  features; fewer than N when fewer are misclassified.
+  the N with the latest herding rank (ranked on the frozen backbone's features,
+  the same ranking for every method); fewer than N when fewer are misclassified.
+
+These are the ``paper`` / ``lore_bench`` rules; the ``authors`` recipe uses the
+release's own (``released_herding.py``; docs/lore.md, "Easy-to-hard selection").
 
 The authors' code ranks by herding order; the paper defines difficulty as the
 cosine distance of a feature to its class centroid. Both are available as

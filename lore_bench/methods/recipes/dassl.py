@@ -28,16 +28,16 @@ DASSL_SOLVER: dict[str, Any] = {
     "drop_last": True,
 }
 
-#: Precision each release trains in, as the nearest engine setting: ``fp16`` stands
-#: for the releases' pure fp16 (CLIP weights and learned vectors in half precision,
-#: no loss scaling), which the engine runs as fp16 autocast; ``fp32`` where the
-#: trainer casts CLIP to float (VPT: trainers/vpt.py load_clip_to_cpu returns
-#: ``model.float()``; CLIP-Adapter: ``clip_model.float()`` in build_model).
+#: Precision each release trains in: ``fp16_pure`` where CLIP and the learned
+#: vectors are half precision with no autocast and no loss scaling (the engine's
+#: pure-fp16 mode, CUDA only; fp32 on a CPU); ``fp32`` where the trainer casts
+#: CLIP to float (VPT: trainers/vpt.py load_clip_to_cpu returns ``model.float()``;
+#: CLIP-Adapter: ``clip_model.float()`` in build_model).
 RELEASED_PRECISION: dict[str, str] = {
-    "coop": "fp16",  # KaiyangZhou/CoOp train.py: TRAINER.COOP.PREC = "fp16"
-    "cocoop": "fp16",  # CoOp configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml: PREC "fp16"
-    "maple": "fp16",  # multimodal-prompt-learning configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml
-    "prograd": "fp16",  # Prompt-align ProGrad.public/train.py: TRAINER.COOP.PREC = "fp16"
+    "coop": "fp16_pure",  # KaiyangZhou/CoOp train.py: TRAINER.COOP.PREC = "fp16"
+    "cocoop": "fp16_pure",  # CoOp configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml: PREC "fp16"
+    "maple": "fp16_pure",  # multimodal-prompt-learning configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml
+    "prograd": "fp16_pure",  # Prompt-align ProGrad.public/train.py: TRAINER.COOP.PREC = "fp16"
     "vpt": "fp32",
     "clip_adapter": "fp32",
 }

@@ -7,6 +7,7 @@ the per-epoch checkpoint store.
 from __future__ import annotations
 
 import copy
+import logging
 import random
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from ..training import TrainingConfig
 from .checkpoint import RemoteStageCheckpoint, StageCheckpoint, checkpoint_root
 
 EpochCallback = Callable[[dict], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,9 +51,23 @@ class TrialRun:
     def autocast(self):
         return autocast_for(self.device, self.training.precision)
 
+    @property
+    def precision(self) -> PrecisionPlan:
+        return precision_plan(self.device, self.training.precision)
+
     def compute_precision(self) -> str:
-        """The device type and dtype the tower computes in (``cpu-float32``, ``cuda-bfloat16``)."""
-        return f"{self.device.type}-{str(compute_dtype(self.device, self.training.precision)).removeprefix('torch.')}"
+        """The device type and dtype the tower computes in (``cpu-float32``,
+        ``cuda-bfloat16``; ``cuda-float16-pure`` for fp16 weights without autocast)."""
+        plan = self.precision
+        name = f"{self.device.type}-{str(plan.compute_dtype).removeprefix('torch.')}"
+        return name + "-pure" if plan.pure_half else name
+
+    def inputs(self, batch: dict) -> dict:
+        """A batch on the trial's device; floating tensors in the weights' dtype
+        (fp16 under ``fp16_pure``, as the releases' ``image.type(self.dtype)``)."""
+        dtype = self.precision.param_dtype
+        return {k: v.to(self.device, dtype=dtype if v.is_floating_point() else None, non_blocking=True)
+                for k, v in batch.items()}
 
 
 @dataclass
@@ -75,17 +91,55 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def compute_dtype(device: torch.device, precision: str) -> torch.dtype:
+#: ``fp16_pure`` off CUDA runs in fp32 (CPU half matmuls are slow or missing);
+#: a test switches this off to check the half-precision build on a CPU.
+PURE_HALF_NEEDS_CUDA = True
+
+
+@dataclass(frozen=True)
+class PrecisionPlan:
+    """How a trial computes: the dtype of the weights and learned parameters, the
+    autocast dtype (None: none), whether fp16 loss scaling runs, and a note when
+    the device could not give what was asked."""
+
+    param_dtype: torch.dtype = torch.float32
+    autocast_dtype: torch.dtype | None = None
+    loss_scaling: bool = False
+    note: str | None = None
+
+    @property
+    def pure_half(self) -> bool:
+        return self.param_dtype == torch.float16
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        return self.autocast_dtype or self.param_dtype
+
+
+def precision_plan(device: torch.device, precision: str) -> PrecisionPlan:
+    """``auto``: bf16 autocast on a GPU with bf16, else fp16 autocast; fp32 on a CPU
+    (CPU autocast is slower than fp32 for these models). ``fp16`` / ``bf16``:
+    autocast (fp16 with loss scaling). ``fp16_pure``: the CoOp-family releases'
+    precision: backbone and learned parameters in fp16, no autocast, no loss
+    scaling; CUDA only, fp32 elsewhere (with a note)."""
+    if precision == "fp16_pure":
+        if device.type == "cuda" or not PURE_HALF_NEEDS_CUDA:
+            return PrecisionPlan(param_dtype=torch.float16)
+        return PrecisionPlan(note=f"precision fp16_pure needs CUDA: this trial ran in fp32 on {device.type}")
     if device.type != "cuda" or precision == "fp32":
-        return torch.float32  # CPU autocast is slower than fp32 for these models
+        return PrecisionPlan()
     if precision == "fp16" or (precision == "auto" and not torch.cuda.is_bf16_supported()):
-        return torch.float16
-    return torch.bfloat16
+        return PrecisionPlan(autocast_dtype=torch.float16, loss_scaling=precision == "fp16")
+    return PrecisionPlan(autocast_dtype=torch.bfloat16)
+
+
+def compute_dtype(device: torch.device, precision: str) -> torch.dtype:
+    return precision_plan(device, precision).compute_dtype
 
 
 def autocast_for(device: torch.device, precision: str):
-    dtype = compute_dtype(device, precision)
-    return nullcontext() if dtype == torch.float32 else torch.autocast("cuda", dtype=dtype)
+    dtype = precision_plan(device, precision).autocast_dtype
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def seed_everything(seed: int) -> None:
@@ -107,12 +161,21 @@ def build_method(spec: TrialSpec, backbone, device: torch.device, dataset=None, 
     task = task or task_info(dataset, spec.shots)
     cls = resolve_method(spec.method, spec.plugin)
     cfg = build_config(cls.Config, spec.method_config, spec.method)
-    if cls.trains_backbone:
+    plan = precision_plan(device, spec.training.get("precision", "auto"))
+    if plan.note:
+        log.warning("%s (%s): %s", spec.method, spec.trial_id, plan.note)
+    if plan.pure_half and not cls.runs_pure_fp16:
+        raise ValueError(f"method '{spec.method}' does not run in precision fp16_pure (its class does not set "
+                         "runs_pure_fp16 = True); use fp16, bf16, auto or fp32")
+    if cls.trains_backbone or plan.pure_half:  # a half copy: the cached fp32 tower stays as built
         backbone = private_backbone(backbone)
     # Seed after the (cached, so sometimes skipped) backbone build: the random
     # stream of init, augmentation and data order must not depend on it.
     seed_everything(spec.seed)
-    return cls(cfg, backbone, task).to(device)
+    method = cls(cfg, backbone, task).to(device)
+    # Built in fp32 (so initial values draw the same numbers), then cast whole, as
+    # the releases do (CLIP in fp16, `.type(dtype)` on what they add).
+    return method.to(plan.param_dtype) if plan.pure_half else method
 
 
 def private_backbone(backbone):

@@ -33,13 +33,31 @@ def predict(run: TrialRun, split, columns=None) -> np.ndarray:
         feats = image_features(run, split)
         for start in range(0, len(feats), run.training.eval_batch_size):
             with run.autocast():
-                preds.append(pick(method.logits_from_features(feats[start : start + run.training.eval_batch_size])))
+                part = feats[start : start + run.training.eval_batch_size].to(run.precision.param_dtype)
+                preds.append(pick(method.logits_from_features(part)))
     else:
         transform = build_transform(method.backbone.info, train_augment=False)
         for batch in loader(split, transform, run.training.eval_batch_size, shuffle=False):
             with run.autocast():
                 preds.append(pick(method(batch["images"].to(run.device))))
     return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
+
+
+@torch.no_grad()
+def adapted_features(run: TrialRun, split) -> torch.Tensor | None:
+    """The trained model's own image features of ``split`` (eval mode, un-augmented),
+    fp32 on the CPU: ``Method.adapted_features`` where the method provides it, the
+    tower's features for a method that classifies from the frozen tower, else None."""
+    method = run.method
+    if not method.provides_adapted_features():
+        return image_features(run, split).float().cpu() if method.caches_image_features else None
+    method.eval()
+    feats = []
+    transform = build_transform(method.backbone.info, train_augment=False)
+    for batch in loader(split, transform, run.training.eval_batch_size, shuffle=False):
+        with run.autocast():
+            feats.append(method.adapted_features(batch["images"].to(run.device)).float().cpu())
+    return torch.cat(feats)
 
 
 def evaluate(run: TrialRun, test, split_name: str = "test", columns=None) -> dict:

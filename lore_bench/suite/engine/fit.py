@@ -51,7 +51,9 @@ def uses_feature_cache(method: Method) -> bool:
 
 def image_features(run: TrialRun, split) -> torch.Tensor:
     """The method's tower's features of ``split`` (un-augmented), from the cache where exact."""
-    if not uses_feature_cache(run.method):
+    # fp16_pure runs a half copy of the tower, so the cache (keyed by the tower as
+    # built) does not apply; the features are fp32 copies of its fp16 ones.
+    if not uses_feature_cache(run.method) or run.precision.pure_half:
         return compute_features(run.method.backbone, split, run.device, run.training.eval_batch_size,
                                 run.autocast).to(run.device)
     return cached_features(run.method.backbone, run.spec.backbone, split, run.spec.dataset, run.device,
@@ -104,8 +106,8 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
     optimizer = _optimizer(params, cfg)
     # fp16 needs loss scaling; a manual-backward method (ProGrad) writes unscaled
     # gradients itself, so the scaler would corrupt them.
-    scaler = (torch.amp.GradScaler("cuda") if run.device.type == "cuda" and cfg.precision == "fp16"
-              and not method.manual_backward else None)
+    scaler = (torch.amp.GradScaler("cuda") if run.precision.loss_scaling and not method.manual_backward
+              else None)
     start_epoch, train_seconds = 0, prepare_seconds
     if run.checkpoint and (state := run.checkpoint.load(stage)):
         method.load_trainable_state_dict(state["method"])
@@ -129,7 +131,7 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
         batches = (feature_batches(features, labels, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last)
                    if use_features else loader(train, transform, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last))
         for batch in batches:
-            batch = {k: v.to(run.device, non_blocking=True) for k, v in batch.items()}
+            batch = run.inputs(batch)
             optimizer.zero_grad(set_to_none=True)
             with run.autocast():
                 out = method.training_step(batch)

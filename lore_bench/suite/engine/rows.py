@@ -19,12 +19,20 @@ def result_row(run: TrialRun, stage, test, train_full, indices, split_name: str 
     return {**base_row(run.spec, run.method, shots_hash(train_full, indices)), **row}
 
 
+def parameter_counts(method: Method) -> tuple[int, int]:
+    """(trainable, total) parameters, each counted once: the tower as the method
+    holds it (with whatever it added inside: LoRA factors) plus its trainable
+    parameters outside the tower. A ``trains_backbone`` method's in-tower
+    parameters are trainable *and* part of the tower, so they are not added twice."""
+    tower = {id(p): p.numel() for p in method.backbone.parameters()}
+    outside = sum(p.numel() for p in method.trainable_parameters() if id(p) not in tower)
+    return method.num_trainable(), sum(tower.values()) + outside
+
+
 def base_row(spec: TrialSpec, method: Method | None, sampled_hash: str | None) -> dict:
-    total = sum(p.numel() for p in method.backbone.parameters()) if method is not None else None
-    trainable = method.num_trainable() if method is not None else 0
+    trainable, total = parameter_counts(method) if method is not None else (0, None)
     return {**spec_columns(spec), **provenance_columns(), "trainable_params": trainable,
-            "total_params": (total or 0) + trainable if total is not None else None,
-            "shots_hash": sampled_hash, "device": device_name()}
+            "total_params": total, "shots_hash": sampled_hash, "device": device_name()}
 
 
 def device_name() -> str:

@@ -8,26 +8,37 @@ easy-stage weights with a fresh optimizer, no warm-up, for the budget of
 1e-4, for every method; LORE's own recipe per dataset). The hard row's
 ``training_config`` is the budget that stage ran.
 
-Deviation: the paper ranks the hard stage "with the easy-stage model's
-features"; methods expose logits, not features, so both stages rank on the
-frozen backbone's features (identical for every feature-caching method) and
-the easy-stage model decides only what is misclassified.
+Which herding, on which features (docs/lore.md, "Hard samples"):
+
+- recipe ``authors`` with ``difficulty: herding``: LORE's released rule
+  (``benchmarks/sampling/released_herding.py``): the hard stage herds on the
+  easy-stage model's own features (``Method.adapted_features``; the frozen
+  tower's for a feature-caching method; a method with neither falls back to the
+  frozen tower, with a logged warning), pads to N with the first N by index
+  when too few are wrong, and ranks only 500 per class on CIFAR-10/100.
+- ``paper`` / ``lore_bench``: exclusion herding on the frozen backbone's features
+  for both stages (one ranking for every method, so the hard sets differ only
+  by what each model gets wrong), only misclassified images, no cap.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
 from ...benchmarks.sampling.difficulty import DIFFICULTY_RULES, select_easy, select_hard
+from ...benchmarks.sampling.released_herding import select_easy_released, select_hard_released
 from ..engine.context import TrialOutput, classification_trial
-from ..engine.evaluate import predict
+from ..engine.evaluate import adapted_features, predict
 from ..engine.fit import fit, image_features
 from ..engine.rows import result_row
 from ..spec import canonical_json
 from .base import Protocol, ProtocolInputs, register_protocol
 from .few_shot import FewShot
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,6 +66,11 @@ def hard_stage_budget(spec, method_cls) -> dict:
     return budget
 
 
+def uses_released_rule(recipe: str, difficulty: str) -> bool:
+    """LORE's released selection applies to herding under the ``authors`` recipe."""
+    return recipe == "authors" and difficulty == "herding"
+
+
 @register_protocol
 class EasyToHard(Protocol):
     """N easy images per class, then N hard ones; a row per stage (LORE Table 3)."""
@@ -73,14 +89,26 @@ class EasyToHard(Protocol):
         labels = np.asarray(train_full.labels)
         features = image_features(run, train_full).float().cpu().numpy()
 
-        easy_idx = select_easy(features, labels, spec.shots, cfg.difficulty)
+        released = uses_released_rule(spec.recipe, cfg.difficulty)
+        if released:
+            easy_idx = select_easy_released(features, labels, spec.shots)
+        else:
+            easy_idx = select_easy(features, labels, spec.shots, cfg.difficulty)
         easy = fit(run, trial.train_subset(easy_idx), "easy", run.training)
         rows = [result_row(run, easy, trial.test, train_full, easy_idx)]
         if easy.diverged:
             return TrialOutput(rows, easy.epochs)
 
         predictions = predict(run, train_full)
-        hard_idx = select_hard(features, labels, predictions, spec.shots, cfg.difficulty)
+        if released:
+            own = adapted_features(run, train_full)
+            if own is None:
+                log.warning("easy_to_hard (authors): hard samples herded on the frozen backbone's features: "
+                            "method '%s' exposes no adapted_features", spec.method)
+            ranked_on = features if own is None else own.numpy()
+            hard_idx = select_hard_released(ranked_on, labels, predictions, spec.shots, spec.dataset)
+        else:
+            hard_idx = select_hard(features, labels, predictions, spec.shots, cfg.difficulty)
         confusing = torch.as_tensor(predictions[hard_idx], dtype=torch.long).to(run.device)
         hard_cfg = replace(run.training, warmup_epochs=0, **hard_stage_budget(spec, type(run.method)))
         # LORE's push term: for the hard stage, the easy-stage model's mistakes.
