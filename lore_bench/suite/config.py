@@ -73,7 +73,7 @@ class Suite:
 
 TRAINING_RANGES = {"epochs": AT_LEAST_0, "lr": POSITIVE, "batch_size": AT_LEAST_1, "momentum": Range(0, 1, high_open=True),
                    "weight_decay": AT_LEAST_0, "warmup_epochs": AT_LEAST_0, "warmup_lr": AT_LEAST_0,
-                   "min_lr": AT_LEAST_0, "eval_batch_size": AT_LEAST_1}
+                   "min_lr": AT_LEAST_0, "eval_batch_size": AT_LEAST_1, "checkpoint_every_s": AT_LEAST_0}
 TRAINING_INTS = {"epochs", "batch_size", "warmup_epochs", "eval_batch_size"}
 RESOURCE_RANGES = {"cpu": POSITIVE, "gpu": AT_LEAST_0, "max_concurrent": AT_LEAST_0, "retries": AT_LEAST_0}
 RAY_RANGES = {"dashboard_port": Range(1, 65535), "num_cpus": AT_LEAST_1, "num_gpus": AT_LEAST_0}
@@ -237,6 +237,8 @@ def _check_training(check: Checker, training: Any, path: tuple) -> None:
         check.name_in(training["optimizer"], list(TrainingConfig.OPTIMIZERS), "optimizer", path + ("optimizer",), "")
     if training.get("schedule", "cosine") not in TrainingConfig.SCHEDULES:
         check.name_in(training["schedule"], list(TrainingConfig.SCHEDULES), "schedule", path + ("schedule",), "")
+    if training.get("data_path", "device") not in TrainingConfig.DATA_PATHS:
+        check.name_in(training["data_path"], list(TrainingConfig.DATA_PATHS), "data path", path + ("data_path",), "")
     if training.get("precision", "auto") not in TrainingConfig.PRECISIONS:
         check.name_in(training["precision"], list(TrainingConfig.PRECISIONS), "precision", path + ("precision",), "")
 

@@ -25,10 +25,14 @@ def _grid(ok: pd.DataFrame, row_keys: list[tuple[str, dict]], datasets: list[str
     A cell is flagged (n=…) when it has fewer seeds than the most in its row
     (zero-shot runs one seed by design, so rows are not compared with each other)."""
     rows, tidy = [], []
+    groups: dict[tuple, dict] = {}  # per set of filter columns: one groupby pass, not one filter per row key
     for label, where in row_keys:
-        sel = ok
-        for col, val in where.items():
-            sel = sel[sel[col] == val]
+        cols = tuple(where)
+        if cols not in groups:
+            small = ok[[*cols, "dataset", "seed", "top1"]]
+            groups[cols] = {k if isinstance(k, tuple) else (k,): g
+                            for k, g in small.groupby(list(cols), sort=False, dropna=False)}
+        sel = groups[cols].get(tuple(where.values()), ok.iloc[0:0])
         per_ds = seed_stats(sel, ["dataset"])
         avg = overall_average(sel, datasets)
         max_seeds = int(per_ds["n_seeds"].max()) if len(per_ds) else 0
@@ -94,6 +98,7 @@ def easy_to_hard_table(ok: pd.DataFrame, rows: pd.DataFrame, backbone: str, shot
 @REPORT_TABLES.register()
 class FewShotTables(ReportTable):
     name = "few_shot"
+    columns = ()
     title = "Table 1: top-1 per method and dataset at one shot count, zero-shot on top"
     order, kind, headline = 10, "paper", True
 
@@ -110,6 +115,7 @@ class FewShotTables(ReportTable):
 @REPORT_TABLES.register()
 class EasyToHardTables(ReportTable):
     name = "easy_to_hard"
+    columns = ()
     title = "Table 3: top-1 after the easy stage and after continuing on hard samples"
     order, kind = 20, "paper"
 
