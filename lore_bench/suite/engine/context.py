@@ -23,10 +23,13 @@ from ...benchmarks.sampling.few_shot import sample_few_shot
 from ...methods.base import Method, TaskInfo, build_config
 from ...methods.registry import resolve_method
 from ..spec import TrialSpec
-from ..training import TrainingConfig
+from ..training import TRAINING_ID_LEGACY, TrainingConfig
 from .checkpoint import StageCheckpoint
 
 EpochCallback = Callable[[dict], None]
+# A spec written without a key added later ran with the behaviour before it
+# (and its trial_id says so: spec.training_identity), whatever the new default.
+LEGACY_TRAINING = dict(TRAINING_ID_LEGACY)
 
 
 @dataclass
@@ -137,13 +140,17 @@ def eval_subset(test, spec: TrialSpec):
 
 
 def classification_trial(spec: TrialSpec, backbone, device: torch.device, checkpoint_dir: str | Path | None,
-                         on_epoch: EpochCallback | None) -> ClassificationTrial:
+                         on_epoch: EpochCallback | None, keep_checkpoint: bool = True) -> ClassificationTrial:
+    """``keep_checkpoint``: the trial's final state is read later (its
+    checkpoint outlives the trial), so the last epoch is saved."""
     dataset = get_dataset(spec.dataset, spec.data_root)
     train_full, test = load_splits(spec.dataset, spec.data_root)
     test = eval_subset(test, spec)
     method = build_method(spec, backbone, device, dataset)
-    ckpt = StageCheckpoint(Path(checkpoint_dir) / spec.trial_id) if checkpoint_dir else None
-    run = TrialRun(spec, device, TrainingConfig(**spec.training), method, on_epoch, ckpt)
+    training = TrainingConfig(**{**LEGACY_TRAINING, **spec.training})
+    ckpt = (StageCheckpoint(Path(checkpoint_dir) / spec.trial_id, training.checkpoint_every_s, keep_checkpoint)
+            if checkpoint_dir else None)
+    run = TrialRun(spec, device, training, method, on_epoch, ckpt)
     if not dataset.embedded:  # decode + resize each file once per machine, not once per trial
         test = cached_split(test, spec.dataset, "test", backbone.info.image_size)
     return ClassificationTrial(run, dataset, train_full, test)

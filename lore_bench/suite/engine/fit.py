@@ -89,7 +89,11 @@ def _optimizer(params, cfg: TrainingConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Callable[[], None] | None = None) -> StageResult:
+def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Callable[[], None] | None = None,
+        final_checkpoint: bool | None = None) -> StageResult:
+    """``final_checkpoint``: save the state after the last epoch (None: when the
+    trial's checkpoint is kept, ``StageCheckpoint.keep_final``); a stage that a
+    later stage of the same trial builds on passes True."""
     method, spec = run.method, run.spec
     t_prepare = time.perf_counter()
     method.prepare(_prepare_context(run, train, stage))  # closed-form fits count as training time
@@ -154,7 +158,7 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
         record = {"trial_id": spec.trial_id, "stage": stage, "epoch": epoch + 1, "train_loss": loss_value,
                   "train_acc": 100.0 * correct / max(1, seen), "lr": lr, "seconds": seconds}
         epochs.append(record)
-        if run.checkpoint:
+        if run.checkpoint and run.checkpoint.due(epoch + 1 == cfg.epochs, final_checkpoint):
             run.checkpoint.save(stage, {"epoch": epoch, "method": method.trainable_state_dict(),
                                         "optimizer": optimizer.state_dict(), "train_seconds": train_seconds,
                                         "epochs": epochs})
