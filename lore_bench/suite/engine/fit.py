@@ -18,6 +18,7 @@ from .. import schedules
 from ..training import TrainingConfig
 from .context import TrialRun, seed_everything
 from .data import build_transform, feature_batches, labels_tensor, loader
+from .device_data import device_views
 from .feature_cache import cached_features, compute_features
 
 
@@ -119,6 +120,9 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
     features = image_features(run, train) if use_features else None
     labels = labels_tensor(train)
     transform = build_transform(method.backbone.info, train_augment=cfg.augment)
+    # Augmented views made on the device in batches, where equivalent (device_data.py); else the CPU loader.
+    views = (device_views(train, labels, method.backbone.info, run.device)
+             if cfg.augment and cfg.data_path == "device" and not use_features and start_epoch < cfg.epochs else None)
     loss_value = epochs[-1]["train_loss"] if epochs else float("nan")
     for epoch in range(start_epoch, cfg.epochs):
         lr = lr_at(epoch, cfg)
@@ -126,12 +130,17 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
             group["lr"] = lr
         # Augmentation and dropout draw from the global stream: reseed it per epoch
         # so a trial resumed from a checkpoint replays exactly what it missed.
-        seed_everything(spec.seed * 100_003 + epoch + (0 if stage == "main" else 50_000))
+        epoch_seed = spec.seed * 100_003 + epoch + (0 if stage == "main" else 50_000)
+        seed_everything(epoch_seed)
         method.train()
         t0 = time.perf_counter()
         total, correct, seen = 0.0, 0, 0
-        batches = (feature_batches(features, labels, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last)
-                   if use_features else loader(train, transform, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last))
+        if use_features:
+            batches = feature_batches(features, labels, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last)
+        elif views is not None:
+            batches = views.batches(cfg.batch_size, spec.seed * 100_003 + epoch, epoch_seed, cfg.drop_last)
+        else:
+            batches = loader(train, transform, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last)
         for batch in batches:
             batch = {k: v.to(run.device, non_blocking=True) for k, v in batch.items()}
             optimizer.zero_grad(set_to_none=True)
