@@ -89,6 +89,9 @@ class Method(nn.Module):
     #: ``__init__`` may set ``requires_grad=True`` on backbone parameters or
     #: replace backbone submodules. Those parameters are trained, counted and saved.
     trains_backbone: ClassVar[bool] = False
+    #: Peak GPU memory (GB) of one training trial on ViT-B/16 at the method's recipe batch size, if known;
+    #: lets the driver pack several trials on one GPU (suite/packing.py) before any trial was measured.
+    train_memory_gb: ClassVar[float | None] = None
 
     def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
         super().__init__()
