@@ -133,3 +133,31 @@ def test_a_trial_trains_on_either_path(data_path):
     row = run_trial(spec).rows[0]
     assert row["status"] == "ok" and row["train_images_per_s"] > 0
     assert ("data_path" in spec.identity()["training"]) == (data_path == "device")  # cpu keeps the earlier ids
+
+
+@pytest.mark.slow  # three trials: ~30 s on an idle 2-core machine
+def test_shared_view_features_train_like_encoding_each_batch_and_are_reused_across_methods(monkeypatch, tmp_path):
+    from conftest import make_spec
+    from lore_bench import run_trial
+    from lore_bench.suite.engine import feature_cache, fit as fit_module
+
+    monkeypatch.setenv("LORE_BENCH_CACHE", str(tmp_path))
+    feature_cache.clear_memory_cache()
+    training = {"epochs": 2, "augment": True, "batch_size": 8, "lr": 0.01}
+    calls = []
+    real = feature_cache.augmented_view_features
+    monkeypatch.setattr(fit_module, "augmented_view_features", lambda *a, **k: calls.append(a[5]) or real(*a, **k))
+    shared = run_trial(make_spec("coop", training=training))
+    cached = set(feature_cache._MEMORY)
+    assert len(calls) == 2 and len(cached) >= 2  # one feature set per epoch's views
+    # the same views encoded batch by batch inside the training step: the same training
+    monkeypatch.setattr(fit_module, "uses_feature_cache", lambda method: False)
+    per_batch = run_trial(make_spec("coop", training=training))
+    assert shared.rows[0]["top1"] == pytest.approx(per_batch.rows[0]["top1"], abs=1e-6)
+    assert shared.epochs[-1]["train_loss"] == pytest.approx(per_batch.epochs[-1]["train_loss"], rel=1e-4)
+    # another frozen-tower method of the same (dataset, shots, seed) reads those features, computes none
+    monkeypatch.undo()
+    monkeypatch.setenv("LORE_BENCH_CACHE", str(tmp_path))
+    before = dict(feature_cache._MEMORY)
+    run_trial(make_spec("clip_adapter", training=training))
+    assert set(feature_cache._MEMORY) == set(before)

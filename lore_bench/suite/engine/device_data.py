@@ -123,17 +123,39 @@ class DeviceViews:
         flips = torch.rand(len(self), generator=g) < 0.5
         return params, flips
 
-    def batches(self, batch_size: int, order_seed: int, epoch_seed: int, drop_last: bool = False):
-        """Batches in the CPU loader's order (``randperm`` of ``order_seed``), as its dicts."""
+    def transform_key(self) -> str:
+        """Names the augmentation (part of the shared view-feature cache's key)."""
+        return (f"device-rrc{self.size}-scale{SCALE}-ratio{RATIO[0]:.4f},{RATIO[1]:.4f}-bicubic-flip-v1"
+                f"-mean{tuple(self.mean.tolist())}-std{tuple(self.std.tolist())}")
+
+    def all_views(self, epoch_seed: int, batch_size: int):
+        """Every image's view of one epoch, in index order, in chunks of ``batch_size``."""
+        params, flips = self.epoch_views(epoch_seed)
+        for start in range(0, len(self), batch_size):
+            idx = torch.arange(start, min(start + batch_size, len(self)))
+            yield augment_batch(self.images[idx.to(self.images.device)], params[idx], flips[idx], self.size,
+                                self.mean, self.std)
+
+    def order(self, order_seed: int, batch_size: int, drop_last: bool) -> list[torch.Tensor]:
+        """Index batches in the CPU loader's order (its generator's draws for ``order_seed``)."""
         n = len(self)
         g = torch.Generator().manual_seed(order_seed)
         # A DataLoader draws its workers' base seed from its generator before the sampler's randperm.
         torch.empty((), dtype=torch.int64).random_(generator=g)
         order = torch.randperm(n, generator=g)
-        params, flips = self.epoch_views(epoch_seed)
         end = n - n % batch_size if drop_last and n >= batch_size else n
-        for start in range(0, end, batch_size):
-            idx = order[start:start + batch_size]
+        return [order[start:start + batch_size] for start in range(0, end, batch_size)]
+
+    def feature_batches(self, features: torch.Tensor, batch_size: int, order_seed: int, drop_last: bool = False):
+        """Batches of an epoch's view features (``augmented_view_features``), in the image batches' order."""
+        for idx in self.order(order_seed, batch_size, drop_last):
+            yield {"features": features[idx.to(features.device)], "labels": self.labels[idx.to(self.labels.device)],
+                   "index": idx}
+
+    def batches(self, batch_size: int, order_seed: int, epoch_seed: int, drop_last: bool = False):
+        """Batches in the CPU loader's order, as its dicts."""
+        params, flips = self.epoch_views(epoch_seed)
+        for idx in self.order(order_seed, batch_size, drop_last):
             dev_idx = idx.to(self.images.device)
             yield {"images": augment_batch(self.images[dev_idx], params[idx], flips[idx], self.size, self.mean,
                                            self.std),

@@ -19,7 +19,7 @@ from ..training import TrainingConfig
 from .context import TrialRun, seed_everything
 from .data import build_transform, feature_batches, labels_tensor, loader
 from .device_data import device_views
-from .feature_cache import cached_features, compute_features
+from .feature_cache import augmented_view_features, cached_features, compute_features
 
 
 class NothingToTrainError(ValueError):
@@ -137,6 +137,11 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
         total, correct, seen = 0.0, 0, 0
         if use_features:
             batches = feature_batches(features, labels, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last)
+        elif views is not None and uses_feature_cache(method):  # a frozen tower: its views' features, shared
+            view_feats = augmented_view_features(method.backbone, spec.backbone, train, spec.dataset, views,
+                                                 epoch_seed, cfg.eval_batch_size, run.autocast,
+                                                 run.compute_precision()).to(run.device)
+            batches = views.feature_batches(view_feats, cfg.batch_size, spec.seed * 100_003 + epoch, cfg.drop_last)
         elif views is not None:
             batches = views.batches(cfg.batch_size, spec.seed * 100_003 + epoch, epoch_seed, cfg.drop_last)
         else:
