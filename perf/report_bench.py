@@ -42,9 +42,14 @@ from lore_bench.suite.spec import TrialSpec, canonical_json  # noqa: E402
 TABLE1 = os.path.join(HERE, "..", "lore_bench", "suites", "table1_fewshot_vitb16.yaml")
 
 
+CPU: dict[str, float] = {}  # CPU seconds of the last timed call: under a shared machine's load, wall time
+#                             grows with other jobs, this process's CPU time much less
+
+
 def timed(fn):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
+    CPU["last"] = time.process_time() - c0
     return time.perf_counter() - t0, out
 
 
@@ -66,10 +71,11 @@ def measure_store(root: str, out: str) -> dict:
                                for n, plot in PLOTS.items()])
     t_report, code = timed(lambda: quiet(lambda: cli_main(["report", "--results", root, "--out", out])))
     assert code == 0
+    cpu_report = CPU["last"]
     t_dry, code = timed(lambda: quiet(lambda: cli_main(["run", TABLE1, "--results", root, "--dry-run"])))
     assert code == 0
     return {"read_all": t_all, "read_cols": t_cols, "tables": t_tables, "figures": t_figs, "report": t_report,
-            "dry_run": t_dry}
+            "dry_run": t_dry, "report_cpu": cpu_report, "dry_run_cpu": CPU["last"]}
 
 
 def former_trial_id(spec: TrialSpec) -> str:
@@ -105,7 +111,7 @@ def main(argv=None) -> None:
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; stores under {base}", flush=True)
     expansion()
     print(f"{'trials':>8s} | {'read all':>8s} {'declared':>8s} {'ratio':>6s} | {'tables':>7s} {'figures':>7s} | "
-          f"{'report':>7s} {'dry-run':>7s}   (seconds)", flush=True)
+          f"{'report':>7s} {'dry-run':>7s} | CPU s: {'report':>7s} {'dry-run':>7s}   (seconds)", flush=True)
     try:
         for n in [int(x) for x in args.sizes.split(",")]:
             root = os.path.join(base, f"store-{n}")
@@ -114,7 +120,8 @@ def main(argv=None) -> None:
                 ResultsStore(root).compact()
             r = measure_store(root, os.path.join(base, f"report-{n}"))
             print(f"{n:8d} | {r['read_all']:8.2f} {r['read_cols']:8.2f} {r['read_all'] / r['read_cols']:5.1f}x | "
-                  f"{r['tables']:7.2f} {r['figures']:7.2f} | {r['report']:7.2f} {r['dry_run']:7.2f}", flush=True)
+                  f"{r['tables']:7.2f} {r['figures']:7.2f} | {r['report']:7.2f} {r['dry_run']:7.2f} |        "
+                  f"{r['report_cpu']:7.2f} {r['dry_run_cpu']:7.2f}", flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
