@@ -307,7 +307,8 @@ def _run(args) -> int:
         auth=not args.no_auth and ray_cfg.get("auth", True),
         num_cpus=args.num_cpus or ray_cfg.get("num_cpus"),
         num_gpus=ray_cfg.get("num_gpus"),
-        cpu_per_trial=res.get("cpu", 1), gpu_per_trial=res.get("gpu", 0),
+        cpu_per_trial=res.get("cpu", 1), gpu_per_trial=res.get("gpu", 0), pack=res.get("pack", True),
+        gpu_per_method=res.get("gpu_per_method") or {}, gpu_memory_gb=res.get("gpu_memory_gb"),
         max_concurrent=args.max_concurrent if args.max_concurrent is not None else res.get("max_concurrent", 0),
         retries=args.retries if args.retries is not None else res.get("retries", 1),
         log_to_driver=args.verbose,
@@ -342,21 +343,22 @@ def _run(args) -> int:
 
 
 def _print_summary_table(results: str, suite_name: str) -> None:
-    from .plots.report import markdown_summary
+    from .plots.report import markdown_summary, report_columns
     from .results.store import ResultsStore
 
-    df = ResultsStore(results).trials()
+    df = ResultsStore(results).trials(columns=report_columns())
     if not df.empty:
         print(markdown_summary(df[df["suite"] == suite_name]))
 
 
 def _report(args) -> int:
     from .plots.aggregate import ReportError
-    from .plots.report import build_report, markdown_summary
+    from .plots.report import build_report, report_columns
     from .results.store import ResultsStore
 
+
     formats = _report_formats(args.format)
-    df = ResultsStore(args.results).trials()
+    df = ResultsStore(args.results).trials(columns=report_columns())  # read once, only what the report uses
     if df.empty:
         raise UserError("--results", f"no results in '{args.results}'",
                         fix="run a suite first (lore-bench run suite.yaml), or give --results the directory it wrote")
@@ -365,13 +367,11 @@ def _report(args) -> int:
         raise UserError("--suite", f"no rows of suite '{args.suite}' in {args.results}" + did_you_mean(args.suite, stored),
                         fix=f"stored suites: {', '.join(stored) or '(none)'}")
     _check_writable_dir(args.out, "--out", create=True, example="./reports")
-    if args.suite:
-        df = df[df["suite"] == args.suite]
-    print(markdown_summary(df))
     try:
-        summary = build_report(args.results, args.out, formats=formats, suite=args.suite)
+        summary = build_report(args.results, args.out, formats=formats, suite=args.suite, raw=df)
     except ReportError as err:  # nothing to report: a message, not a traceback
         raise UserError("report", str(err)) from None
+    print(summary.summary_markdown)
     print(summary)
     return EXIT_OK
 

@@ -80,7 +80,10 @@ def make_rows(first: int, n: int, rng: np.random.Generator, write_ns: np.ndarray
         "peak_memory_mb": rng.uniform(2000, 20000, n), "gflops": [17.6] * n, "device": ["NVIDIA H200"] * n,
         "shots_hash": [f"{k:016x}" for k in i], "lore_bench_version": ["0.1.0"] * n, "git_sha": ["57982ee" * 5] * n,
         "package_versions": [PACKAGES] * n, "hostname": ["node-1"] * n, "finished_at": finished,
+        "recipe": ["authors"] * n,
     }
+    for f in TRIALS_SCHEMA:  # columns a later schema added: null, as an older writer leaves them
+        cols.setdefault(f.name, pa.nulls(n, f.type))
     return pa.Table.from_pydict(cols, schema=TRIALS_SCHEMA)
 
 

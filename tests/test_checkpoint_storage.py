@@ -15,7 +15,7 @@ from lore_bench.suite.engine.checkpoint import checkpoint_root
 
 
 def test_a_trial_resumes_from_a_checkpoint_under_a_uri_exactly(tmp_path):
-    spec = make_spec(training={"epochs": 3, "augment": True, "batch_size": 8})
+    spec = make_spec(training={"epochs": 3, "augment": True, "batch_size": 8, "checkpoint_every_s": 0})
     full = run_trial(spec)
     uri = f"file://{tmp_path}/ckpt"
     interrupt_after_epoch(spec, uri)

@@ -42,7 +42,7 @@ def test_same_spec_same_result_and_rows_are_traceable(tmp_path):
 
 
 def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
-    spec = make_spec(training={"epochs": 3, "augment": True, "batch_size": 8})
+    spec = make_spec(training={"epochs": 3, "augment": True, "batch_size": 8, "checkpoint_every_s": 0})
     full = run_trial(spec)
     interrupt_after_epoch(spec, tmp_path)  # as a killed worker would stop, after epoch 2
     resumed = run_trial(spec, checkpoint_dir=tmp_path)

@@ -43,7 +43,7 @@ datasets: [sklearn_digits]
 methods:
 {methods}
 protocol: {{name: few_shot, shots: [1], seeds: [1]}}
-training: {{epochs: {epochs}, augment: false}}
+training: {{epochs: {epochs}, augment: false, checkpoint_every_s: 0}}
 resources: {{cpu: 1, retries: {retries}}}
 ray: {{dashboard: false, auth: false, num_cpus: 2{ray}}}
 """

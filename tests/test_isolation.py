@@ -91,7 +91,7 @@ def test_bitfit_trains_inside_its_own_copy_and_leaves_the_next_trial_bit_identic
 
 
 def test_bitfit_checkpoints_its_tower_parameters_and_resumes_exactly(tmp_path):
-    spec = bitfit_spec(training={**TRAINING, "epochs": 3})
+    spec = bitfit_spec(training={**TRAINING, "epochs": 3, "checkpoint_every_s": 0})
     full = run_trial(spec)
     interrupt_after_epoch(spec, tmp_path)
     state = torch.load(tmp_path / spec.trial_id / "stage-main.pt", weights_only=True)["method"]

@@ -99,6 +99,9 @@ class Method(nn.Module):
     #: True for a method that can train in precision ``fp16_pure`` (backbone and its
     #: own parameters cast to fp16, no autocast): the CoOp-family releases do.
     runs_pure_fp16: ClassVar[bool] = False
+    #: Peak GPU memory (GB) of one training trial on ViT-B/16 at the method's recipe batch size, if known;
+    #: lets the driver pack several trials on one GPU (suite/packing.py) before any trial was measured.
+    train_memory_gb: ClassVar[float | None] = None
 
     def __init__(self, cfg: Any, backbone: Backbone, task: TaskInfo):
         super().__init__()

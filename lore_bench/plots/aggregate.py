@@ -27,19 +27,28 @@ AVERAGE = "Average"
 MISSING = "–"  # en dash: a cell with no ok result
 
 
+#: The columns the report's shared steps read (normalise, ok_rows, problem_rows,
+#: the status counts and the notes); tables declare what else they need.
+BASE_COLUMNS = ("trial_id", "suite", "task", "method", "backbone", "dataset", "protocol", "recipe", "stage",
+                "eval_split", "shots", "seed", "status", "error", "top1", "lore_bench_version", "spec_json")
+
+
 class ReportError(ValueError):
     """Nothing to report (no store, no rows, unknown suite); the message says why."""
 
 
-def load_trials(results_dir: str | Path, suite: str | None = None) -> pd.DataFrame:
+def load_trials(results_dir: str | Path, suite: str | None = None, columns: list[str] | None = None,
+                raw: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rows of the store at ``results_dir`` (the store root, or its ``trials/``
-    folder), deduped by the store itself, normalised by :func:`normalise`."""
+    folder), deduped by the store itself, normalised by :func:`normalise`.
+    ``columns``: only these are read (None: all); ``raw``: rows already read
+    from that store (``ResultsStore.trials``), so it is not read twice."""
     root = Path(results_dir).expanduser()
     if not (root / "trials").is_dir() and root.name == "trials" and any(root.glob("*.parquet")):
         root = root.parent
     if not (root / "trials").is_dir():
         raise ReportError(f"no results store at {root} (expected {root / 'trials'}/*.parquet)")
-    df = ResultsStore(root).trials()
+    df = raw if raw is not None else ResultsStore(root).trials(columns=columns)
     if df.empty:
         raise ReportError(f"the results store at {root} has no trial rows yet")
     if suite is not None:
@@ -95,13 +104,15 @@ def trial_status_counts(df: pd.DataFrame) -> dict[str, int]:
     """Trials per status; a trial with several rows (easy and hard stage) takes
     its worst status, so a trial is "ok" only when every row of it is."""
     rank = {"ok": 0, "diverged": 1, "failed": 2}
-    worst = df.assign(_r=df["status"].map(lambda s: rank.get(s, 3))).groupby("trial_id")["_r"].max()
+    worst = df.assign(_r=df["status"].map(rank).fillna(3)).groupby("trial_id")["_r"].max()
     names = {v: k for k, v in rank.items()}
-    counts = worst.map(lambda r: names.get(r, "other")).value_counts()
+    counts = worst.map(names).fillna("other").value_counts()
     return {s: int(counts[s]) for s in ["ok", "failed", "diverged", "other"] if s in counts}
 
 
 def ordered(values, paper_order: list[str]) -> list[str]:
+    if isinstance(values, pd.Series):  # a column: its few distinct values, not every row
+        values = values.unique()
     values = {v for v in values if isinstance(v, str)}
     known = [v for v in paper_order if v in values]
     return known + sorted(values - set(known))
@@ -122,21 +133,26 @@ def dataset_average(rows: pd.DataFrame, by: list[str], datasets: list[str]) -> p
     not be comparable, so it is missing instead).
     std: over seeds of the per-seed average, using the seeds that have every
     dataset; with fewer than two such seeds there is no std.
+    Vectorised: a few groupbys over all groups at once, not a pivot per group.
     """
-    records = []
-    for key, grp in rows.groupby(by, dropna=False, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        rec = dict(zip(by, key))
-        per_ds = grp.groupby("dataset")["top1"].mean()
-        complete = bool(datasets) and all(d in per_ds.index for d in datasets)
-        rec["mean"] = float(per_ds[datasets].mean()) if complete else np.nan
-        by_seed = grp[grp["dataset"].isin(datasets)].pivot_table(
-            index="seed", columns="dataset", values="top1", aggfunc="mean")
-        by_seed = by_seed.dropna() if complete and by_seed.shape[1] == len(datasets) else by_seed.iloc[0:0]
-        rec["std"] = float(by_seed.mean(axis=1).std()) if len(by_seed) >= 2 else np.nan
-        rec["n_seeds"] = int(len(by_seed))
-        records.append(rec)
-    return pd.DataFrame(records, columns=[*by, "mean", "std", "n_seeds"])
+    columns = [*by, "mean", "std", "n_seeds"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    groups = rows.groupby(by, dropna=False, sort=False).size().index  # every group, in order of appearance
+    sub = rows[rows["dataset"].isin(datasets)]
+    present = sub.groupby([*by, "dataset"], dropna=False).size().unstack("dataset").reindex(columns=datasets)
+    complete = (present.notna().all(axis=1) & bool(datasets)).reindex(groups, fill_value=False)
+    per_ds = sub.groupby([*by, "dataset"], dropna=False)["top1"].mean().unstack("dataset").reindex(columns=datasets)
+    mean = per_ds.mean(axis=1).reindex(groups).where(complete)
+    by_seed = sub.groupby([*by, "seed", "dataset"], dropna=False)["top1"].mean().unstack("dataset") \
+        .reindex(columns=datasets).dropna()  # the seeds with every dataset
+    seed_avg = by_seed.mean(axis=1).groupby(level=list(range(len(by))), dropna=False)
+    n = seed_avg.count().reindex(groups).where(complete).fillna(0).astype(int)
+    std = seed_avg.std().reindex(groups).where(complete & (n >= 2))
+    out = pd.DataFrame({"mean": mean.to_numpy(dtype=float), "std": std.to_numpy(dtype=float),
+                        "n_seeds": n.to_numpy()}, index=groups)
+    out.index.names = by
+    return out.reset_index()[columns]
 
 
 def overall_average(rows: pd.DataFrame, datasets: list[str]) -> pd.Series:

@@ -20,6 +20,9 @@ from .render.html import html_document
 from .render.latex import latex_document, table_latex
 from .render.markdown import markdown_document, table_markdown
 from .tables import Table, build_tables, slug
+from .tables.builder import needed_columns
+
+PLOT_COLUMNS = ("trainable_params", "train_seconds")  # what figures.PLOTS read beyond the base columns
 
 FORMATS = ("md", "tex", "csv", "html")
 TITLE = "lore-bench report"
@@ -30,6 +33,7 @@ class ReportSummary:
     out_dir: Path
     paths: list[Path] = field(default_factory=list)  # every file written
     text: str = ""  # a few lines for the terminal
+    summary_markdown: str = ""  # markdown_summary of the same rows, from the tables already built
 
     def __str__(self) -> str:
         return self.text
@@ -81,23 +85,33 @@ def headline(tables: list[Table]) -> list[str]:
     return lines
 
 
-def build_report(results_dir, out_dir, formats=FORMATS, suite: str | None = None) -> ReportSummary:
+def report_columns() -> list[str] | None:
+    """The store columns a report reads: what its tables and plots declare (None: all)."""
+    return needed_columns(PLOT_COLUMNS)
+
+
+def build_report(results_dir, out_dir, formats=FORMATS, suite: str | None = None,
+                 raw: pd.DataFrame | None = None) -> ReportSummary:
     """Write the report of the store at ``results_dir`` into ``out_dir``.
 
     ``formats``: any of "md", "tex", "csv", "html" (the plots are always written).
-    ``suite``: only rows of this suite. Raises ``ReportError`` (a ValueError)
-    when there is nothing to report, with a message for the user.
+    ``suite``: only rows of this suite. ``raw``: that store's rows already read
+    (``ResultsStore.trials(columns=report_columns())``), so it is read once.
+    Raises ``ReportError`` (a ValueError) when there is nothing to report, with
+    a message for the user.
     """
     formats = tuple(formats)
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown report format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
     out = Path(out_dir).expanduser()
-    rows = load_trials(results_dir, suite)
+    rows = load_trials(results_dir, suite, columns=report_columns(), raw=raw)
+    notes = report_notes(rows, ok_rows(rows), str(Path(results_dir)))
+    if "spec_json" in rows and "spec_json" not in (needed_columns() or ["spec_json"]):
+        rows = rows.drop(columns="spec_json")  # only the notes read it; the longest column, every filter copies it
     ok = ok_rows(rows)
     tables = build_tables(rows, ok)
-    notes = report_notes(rows, ok, str(Path(results_dir)))
-    summary = ReportSummary(out)
+    summary = ReportSummary(out, summary_markdown=_summary_text(rows, tables))
 
     colors = method_colors(rows["method"])
     backbones = sorted(rows["backbone"].unique())
@@ -149,9 +163,12 @@ def markdown_summary(df: pd.DataFrame) -> str:
     if df.empty:
         return "No results in the store yet."
     rows = df if "zero_shot" in df.columns else normalise(df)
-    ok = ok_rows(rows)
+    return _summary_text(rows, build_tables(rows, ok_rows(rows), headline_only=True))
+
+
+def _summary_text(rows: pd.DataFrame, tables: list[Table]) -> str:
     parts = [table_markdown(t, "###", marks=False)  # plain text for a terminal
-             for t in build_tables(rows, ok, headline_only=True)]
+             for t in tables if t.headline]
     problems = problem_rows(rows)
     if len(problems):
         parts.append(f"{len(problems)} trial(s) failed or diverged; `lore-bench report` lists them with their errors.")

@@ -89,10 +89,11 @@ class ResultsStore:
             log.warning("warning: compacting %s failed (%s); the results are intact", self.root, err)
 
     # -- reading ---------------------------------------------------------------
-    def trials(self, all_versions: bool = False) -> pd.DataFrame:
+    def trials(self, all_versions: bool = False, columns: list[str] | None = None) -> pd.DataFrame:
         """Result rows: by default the rows of each trial's newest write; with
-        ``all_versions`` every write (each once)."""
-        return self._read_table(self.trials_dir, TRIALS_SCHEMA, all_versions)
+        ``all_versions`` every write (each once). ``columns``: only these (and
+        trial_id, write_id), read from disk column by column; None: all."""
+        return self._read_table(self.trials_dir, TRIALS_SCHEMA, all_versions, columns)
 
     def epochs(self) -> pd.DataFrame:
         """Training curves: of each trial, its newest curve (a failure's write
@@ -110,12 +111,21 @@ class ResultsStore:
 
         return self._consistent(once)
 
-    def _read_table(self, directory: Path, schema: pa.Schema, all_versions: bool) -> pd.DataFrame:
+    def _read_table(self, directory: Path, schema: pa.Schema, all_versions: bool,
+                    columns: list[str] | None = None) -> pd.DataFrame:
+        if columns is not None:  # Parquet is columnar: a column not asked for is never read
+            unknown = set(columns) - set(schema.names)
+            if unknown:
+                raise ValueError(f"no column(s) {sorted(unknown)} in the store's schema")
+            wanted = {"trial_id", "write_id", *columns}
+            schema = pa.schema([f for f in schema if f.name in wanted])
+            columns = schema.names
+
         def once():
             pairs, problems = [], []
             for e in list_files(directory):
                 try:
-                    pairs.append((e.path, read_file(e.path)))
+                    pairs.append((e.path, read_file(e.path, columns)))
                 except BadFile as err:
                     problems.append(Problem(e.path, str(err)))
             table, file_no = concat_conformed(pairs, schema, problems)

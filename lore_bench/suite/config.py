@@ -19,7 +19,7 @@ import yaml
 
 from ..errors import describe
 from ..plugins import UnknownNameError
-from .checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, Checker, Range, SuiteError
+from .checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, Checker, Range, SuiteError, is_type
 from .overrides import apply_overrides
 from .training import TrainingConfig
 from .yaml_lines import YamlShapeError, load_with_lines
@@ -36,7 +36,9 @@ MAX_INCLUDES = 16
 #: The keys of the ``protocol:`` section every protocol shares; the rest belong
 #: to the protocol's own Config (lore_bench.suite.protocols), which checks them.
 COMMON_PROTOCOL_KEYS = {"name": str, "plugin": str, "shots": list, "seeds": list}
-RESOURCE_KEYS = {"cpu": (int, float), "gpu": (int, float), "max_concurrent": int, "retries": int}
+RESOURCE_KEYS = {"cpu": (int, float), "gpu": (int, float), "max_concurrent": int, "retries": int,
+                 # trial packing (suite/packing.py): fractional GPUs per method
+                 "pack": bool, "gpu_per_method": dict, "gpu_memory_gb": (int, float)}
 RAY_KEYS = {"address": (str, type(None)), "dashboard": bool, "dashboard_host": str, "dashboard_port": int,
             "auth": bool, "num_cpus": (int, type(None)), "num_gpus": (int, type(None)),
             "checkpoint_dir": (str, type(None)), "keep_checkpoints": bool}
@@ -76,9 +78,10 @@ class Suite:
 
 TRAINING_RANGES = {"epochs": AT_LEAST_0, "lr": POSITIVE, "batch_size": AT_LEAST_1, "momentum": Range(0, 1, high_open=True),
                    "weight_decay": AT_LEAST_0, "warmup_epochs": AT_LEAST_0, "warmup_lr": AT_LEAST_0,
-                   "min_lr": AT_LEAST_0, "eval_batch_size": AT_LEAST_1}
+                   "min_lr": AT_LEAST_0, "eval_batch_size": AT_LEAST_1, "checkpoint_every_s": AT_LEAST_0}
 TRAINING_INTS = {"epochs", "batch_size", "warmup_epochs", "eval_batch_size"}
-RESOURCE_RANGES = {"cpu": POSITIVE, "gpu": AT_LEAST_0, "max_concurrent": AT_LEAST_0, "retries": AT_LEAST_0}
+RESOURCE_RANGES = {"cpu": POSITIVE, "gpu": AT_LEAST_0, "max_concurrent": AT_LEAST_0, "retries": AT_LEAST_0,
+                   "gpu_memory_gb": POSITIVE}
 RAY_RANGES = {"dashboard_port": Range(1, 65535), "num_cpus": AT_LEAST_1, "num_gpus": AT_LEAST_0}
 INTEGER_KEYS = {"max_concurrent", "retries", "dashboard_port", "num_cpus", "num_gpus",
                 "shots", "seed"}
@@ -161,6 +164,10 @@ def validate(data: dict, check: Checker, path: Path) -> Suite:
     user_resources = check.mapping(data.get("resources"), ("resources",), "resources", "resources: {cpu: 1}")
     check.keys(user_resources, RESOURCE_KEYS, ("resources",))
     check.numbers(user_resources, RESOURCE_RANGES, ("resources",), INTEGER_KEYS)
+    for method, share in (user_resources.get("gpu_per_method") or {}).items():
+        if not is_type(share, (int, float)) or not 0 < share <= 1:
+            check.fail(("resources", "gpu_per_method", method), f"expected a GPU share in (0, 1], got {describe(share)}",
+                       "e.g. gpu_per_method: {coop: 0.25} (four CoOp trials per GPU)")
     resources = {**DEFAULT_RESOURCES, **user_resources}
     ray_cfg = check.mapping(data.get("ray"), ("ray",), "Ray options", "ray: {dashboard: true}")
     check.keys(ray_cfg, RAY_KEYS, ("ray",))
@@ -294,6 +301,8 @@ def _check_training(check: Checker, training: Any, path: tuple) -> None:
         check.name_in(training["optimizer"], list(TrainingConfig.OPTIMIZERS), "optimizer", path + ("optimizer",), "")
     if training.get("schedule", "cosine") not in TrainingConfig.SCHEDULES:
         check.name_in(training["schedule"], list(TrainingConfig.SCHEDULES), "schedule", path + ("schedule",), "")
+    if training.get("data_path", "device") not in TrainingConfig.DATA_PATHS:
+        check.name_in(training["data_path"], list(TrainingConfig.DATA_PATHS), "data path", path + ("data_path",), "")
     if training.get("precision", "auto") not in TrainingConfig.PRECISIONS:
         check.name_in(training["precision"], list(TrainingConfig.PRECISIONS), "precision", path + ("precision",), "")
 

@@ -12,6 +12,13 @@ from dataclasses import asdict, dataclass, fields
 from .schedules import SCHEDULES as _SCHEDULES
 
 
+#: Training keys that never change a result: not part of a trial_id.
+TRAINING_NOT_IN_ID = ("checkpoint_every_s",)
+#: Keys added after trial ids were published, with the behaviour before them:
+#: they enter a trial_id only when set to something else.
+TRAINING_ID_LEGACY = {"data_path": "cpu"}
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     epochs: int = 10
@@ -33,12 +40,22 @@ class TrainingConfig:
     # scaling: the CoOp-family releases; CUDA only, fp32 elsewhere; engine/context.py)
     precision: str = "auto"
     eval_batch_size: int = 256
+    # Where augmented training views are made: "device" (uint8 images moved to
+    # the trial's device once, crop/flip/normalise batched there: engine/device_data.py)
+    # or "cpu" (torchvision per image on the trial's thread, the path before it).
+    data_path: str = "device"
+    # Write a resume checkpoint at most this often (seconds), plus after the last
+    # epoch of a stage another trial depends on; 0: after every epoch.
+    checkpoint_every_s: float = 60.0
 
     OPTIMIZERS = ("sgd", "adamw")
+    DATA_PATHS = ("device", "cpu")
     PRECISIONS = ("auto", "fp32", "bf16", "fp16", "fp16_pure")
     SCHEDULES = _SCHEDULES
 
     def __post_init__(self):
+        if self.data_path not in self.DATA_PATHS:
+            raise ValueError(f"training.data_path '{self.data_path}' is not one of: {', '.join(self.DATA_PATHS)}")
         if self.schedule not in self.SCHEDULES:
             raise ValueError(f"training.schedule '{self.schedule}' is not one of: {', '.join(self.SCHEDULES)}")
 

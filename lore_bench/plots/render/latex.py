@@ -18,7 +18,13 @@ def tex_escape(text: str) -> str:
     """One pass over the characters, so an escape is never escaped again; any
     other non-ASCII character (from an error message) becomes '?' because
     pdfLaTeX would stop on it."""
-    return "".join(_TEX.get(ch, ch if ord(ch) < 128 else "?") for ch in str(text))
+    text = str(text)
+    if text.isascii() and not _ASCII_SPECIAL.search(text):
+        return text  # the common case (numbers, names), without a per-character loop
+    return "".join(_TEX.get(ch, ch if ord(ch) < 128 else "?") for ch in text)
+
+
+_ASCII_SPECIAL = re.compile("[" + re.escape("".join(ch for ch in _TEX if ord(ch) < 128)) + "]")
 
 
 def _tex_cell(text: str, emph: str) -> str:

@@ -28,6 +28,11 @@ class ReportTable:
     Average in the rows whose dataset is ``aggregate.AVERAGE``.
     """
 
+    #: Store columns ``build`` reads beyond ``aggregate.BASE_COLUMNS``; None (the
+    #: default, safe for any plugin): every column. A report reads from disk only
+    #: the union of what its tables and plots declare, which at 100,000 stored
+    #: trials is the difference between seconds and a minute.
+    columns: ClassVar[tuple[str, ...] | None] = None
     name: ClassVar[str] = ""  # the registry name
     title: ClassVar[str] = ""  # what the family shows, in one line
     order: ClassVar[int] = 100  # position in the report, lowest first; ties by name
@@ -61,6 +66,18 @@ def report_tables() -> list[type[ReportTable]]:
     """Every registered table family, checked, in report order."""
     found = [_check(key, REPORT_TABLES.get(key)) for key in REPORT_TABLES.names()]
     return sorted(found, key=lambda cls: (cls.order, cls.name))
+
+
+def needed_columns(extra: tuple[str, ...] = ()) -> list[str] | None:
+    """The store columns every registered table (and ``extra``) needs; None: all."""
+    from ..aggregate import BASE_COLUMNS
+
+    wanted = set(BASE_COLUMNS) | set(extra)
+    for cls in report_tables():
+        if cls.columns is None:
+            return None
+        wanted |= set(cls.columns)
+    return sorted(wanted)
 
 
 def build_tables(rows: pd.DataFrame, ok: pd.DataFrame, headline_only: bool = False) -> list[Table]:

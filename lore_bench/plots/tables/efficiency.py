@@ -57,6 +57,8 @@ def efficiency_table(ok: pd.DataFrame, backbone: str) -> Table:
 @REPORT_TABLES.register()
 class EfficiencyTables(ReportTable):
     name = "efficiency"
+    columns = ("total_params", "trainable_params", "train_seconds", "train_images_per_s", "eval_images_per_s",
+               "peak_memory_mb", "gflops", "metrics_json")
     title = "Cost per method and shot count: trainable parameters, training time, throughput, memory"
     order = 30
 

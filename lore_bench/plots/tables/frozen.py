@@ -72,6 +72,7 @@ def frozen_tables(rows: pd.DataFrame) -> list[Table]:
 
 @REPORT_TABLES.register()
 class FrozenFeatureTables(ReportTable):
+    columns = ("metrics_json",)
     name = "frozen_features"
     title = "Table 4: frozen-feature metrics (mAP, PCK, J&F) per method, the paper's figures below"
     order, kind = 40, "paper"

@@ -96,6 +96,7 @@ def comparison_table(ok: pd.DataFrame, rows: pd.DataFrame) -> Table:
 
 @REPORT_TABLES.register()
 class MeasuredVsPublished(ReportTable):
+    columns = ()
     name = "measured_vs_published"
     title = "Every published LORE figure for a backbone and method the store ran, next to the measurement"
     order = 80

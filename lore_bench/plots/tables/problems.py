@@ -31,6 +31,7 @@ def problems_table(problems: pd.DataFrame) -> Table:
 @REPORT_TABLES.register()
 class ProblemTables(ReportTable):
     name = "failed_trials"
+    columns = ()
     title = "Failed and diverged trials with their error"
     order, kind = 90, "problems"
 

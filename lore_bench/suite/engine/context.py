@@ -24,11 +24,14 @@ from ...benchmarks.sampling.few_shot import sample_few_shot
 from ...methods.base import Method, TaskInfo, build_config
 from ...methods.registry import resolve_method
 from ..spec import TrialSpec
-from ..training import TrainingConfig
-from .checkpoint import RemoteStageCheckpoint, StageCheckpoint, checkpoint_root
+from ..training import TRAINING_ID_LEGACY, TrainingConfig
+from .checkpoint import Cadence, checkpoint_root
 
 EpochCallback = Callable[[dict], None]
 log = logging.getLogger(__name__)
+# A spec written without a key added later ran with the behaviour before it
+# (and its trial_id says so: spec.training_identity), whatever the new default.
+LEGACY_TRAINING = dict(TRAINING_ID_LEGACY)
 
 
 @dataclass
@@ -46,7 +49,7 @@ class TrialRun:
     training: TrainingConfig
     method: Method
     on_epoch: EpochCallback | None
-    checkpoint: StageCheckpoint | RemoteStageCheckpoint | None
+    checkpoint: Cadence | None  # a StageCheckpoint or RemoteStageCheckpoint
 
     def autocast(self):
         return autocast_for(self.device, self.training.precision)
@@ -215,14 +218,19 @@ def eval_subset(test, spec: TrialSpec, dataset: str | None = None):
 
 
 def classification_trial(spec: TrialSpec, backbone, device: torch.device, checkpoint_dir: str | Path | None,
-                         on_epoch: EpochCallback | None, task: TaskInfo | None = None) -> ClassificationTrial:
-    """``task``: the classes the method is built for, when not all of the dataset's."""
+                         on_epoch: EpochCallback | None, task: TaskInfo | None = None,
+                         keep_checkpoint: bool = True) -> ClassificationTrial:
+    """``task``: the classes the method is built for, when not all of the dataset's.
+    ``keep_checkpoint``: the trial's final state is read later (its checkpoint
+    outlives the trial), so the last epoch is saved."""
     dataset = get_dataset(spec.dataset, spec.data_root)
     train_full, test = load_splits(spec.dataset, spec.data_root)
     test = eval_subset(test, spec)
     method = build_method(spec, backbone, device, dataset, task)
-    ckpt = checkpoint_root(checkpoint_dir).trial(spec.trial_id) if checkpoint_dir else None
-    run = TrialRun(spec, device, TrainingConfig(**spec.training), method, on_epoch, ckpt)
+    training = TrainingConfig(**{**LEGACY_TRAINING, **spec.training})
+    ckpt = (checkpoint_root(checkpoint_dir).trial(spec.trial_id, training.checkpoint_every_s, keep_checkpoint)
+            if checkpoint_dir else None)
+    run = TrialRun(spec, device, training, method, on_epoch, ckpt)
     if not dataset.embedded:  # decode + resize each file once per machine, not once per trial
         test = cached_split(test, spec.dataset, "test", backbone.info.image_size)
     return ClassificationTrial(run, dataset, train_full, test)

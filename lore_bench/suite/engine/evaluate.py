@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ...results.schema import STATUS_OK
+from ..spec import canonical_json
 from .context import TrialRun
 from .data import build_transform, loader
 from .fit import image_features
@@ -67,10 +68,24 @@ def evaluate(run: TrialRun, test, split_name: str = "test", columns=None) -> dic
     seconds = time.perf_counter() - t0
     m = classification_metrics(pred, test.labels, run.method.task.num_classes if columns is None else len(columns))
     size = run.method.backbone.info.image_size
-    gflops = gflops_per_image(run.method, torch.zeros(1, 3, size, size, device=run.device))
+    gflops = _gflops(run, size)
     return {"eval_split": split_name, "top1": m["top1"], "macro_f1": m["macro_f1"],
             "per_class_acc": json.dumps([round(a, 4) for a in m["per_class_acc"]]),
             "per_class_acc_min": m["per_class_acc_min"], "num_eval": len(test), "eval_seconds": seconds,
             "eval_images_per_s": len(test) / seconds if seconds > 0 else None,
             "peak_memory_mb": trial_peak_memory_mb(run.device), "gflops": gflops, "status": STATUS_OK}
 
+
+_GFLOPS: dict[tuple, float] = {}  # per process: a worker reused across trials counts each setting once
+
+
+def _gflops(run: TrialRun, size: int) -> float:
+    """Inference GFLOPs per image: a function of the method, its config, the backbone, the class count, the
+    shots (Tip-Adapter's cache grows with them) and the input size, not of the trained values, so it is
+    counted (two extra forwards) once per process and setting, not once per trial."""
+    spec = run.spec
+    key = (spec.method, spec.plugin, canonical_json(spec.method_config), canonical_json(spec.backbone),
+           run.method.task.num_classes, spec.shots, spec.protocol, size, run.device.type)
+    if key not in _GFLOPS:
+        _GFLOPS[key] = gflops_per_image(run.method, torch.zeros(1, 3, size, size, device=run.device))
+    return _GFLOPS[key]

@@ -44,15 +44,16 @@ def cache_dir() -> Path:
 
 
 def feature_key(backbone: Backbone, backbone_cfg: dict, split: ImageSplit, dataset: str, precision: str,
-                content: str | None = None) -> str | None:
+                content: str | None = None, transform: str | None = None) -> str | None:
     """The cache key of ``split``'s features; None when the split has no pixel identity.
-    ``precision`` names the compute device type and dtype (e.g. ``cuda-bfloat16``)."""
+    ``precision`` names the compute device type and dtype (e.g. ``cuda-bfloat16``); ``transform`` the
+    preprocessing (default: the test transform)."""
     content = content or content_fingerprint(split)
     if content is None:
         return None
     h = hashlib.sha256()
     for part in (f"format{FORMAT_VERSION}", repr(sorted(backbone_cfg.items())), weights_digest(backbone),
-                 precision, transform_key(backbone.info), dataset, content):
+                 precision, transform or transform_key(backbone.info), dataset, content):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
@@ -72,11 +73,32 @@ def compute_features(backbone: Backbone, split: ImageSplit, device: torch.device
 def cached_features(backbone: Backbone, backbone_cfg: dict, split: ImageSplit, dataset: str,
                     device: torch.device, batch_size: int, autocast: Callable, precision: str,
                     use_disk: bool = True) -> torch.Tensor:
-    if os.environ.get("LORE_BENCH_FEATURE_CACHE", "1") == "0":  # off: for benchmarks and debugging
-        return compute_features(backbone, split, device, batch_size, autocast)
     key = feature_key(backbone, backbone_cfg, split, dataset, precision)
-    if key is None:
-        return compute_features(backbone, split, device, batch_size, autocast)
+    return _cached(key, len(split), lambda: compute_features(backbone, split, device, batch_size, autocast),
+                   backbone, use_disk)
+
+
+def augmented_view_features(backbone: Backbone, backbone_cfg: dict, split: ImageSplit, dataset: str, views,
+                            epoch_seed: int, batch_size: int, autocast: Callable, precision: str) -> torch.Tensor:
+    """Frozen features of one epoch's augmented views of ``split`` (``device_data.DeviceViews``), shared by
+    every trial that makes the same views: the views are a function of the images and the epoch seed
+    (seed, epoch, stage), not of the method, so CoOp, ProGrad, CLIP-Adapter and CoCoOp trials of one
+    (dataset, shots, seed) encode each epoch's views once between them."""
+    transform = f"{views.transform_key()}-epochseed{epoch_seed}"
+    key = feature_key(backbone, backbone_cfg, split, dataset, precision, transform=transform)
+
+    def compute():
+        with torch.no_grad(), autocast():
+            return torch.cat([backbone.encode_image(batch).float().cpu()
+                              for batch in views.all_views(epoch_seed, batch_size)])
+
+    return _cached(key, len(split), compute, backbone, True)
+
+
+def _cached(key: str | None, n: int, compute: Callable[[], torch.Tensor], backbone: Backbone,
+            use_disk: bool) -> torch.Tensor:
+    if os.environ.get("LORE_BENCH_FEATURE_CACHE", "1") == "0" or key is None:  # off: benchmarks, debugging
+        return compute()
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
         return _MEMORY[key].clone()  # a copy: a method writing into it must not change the next trial's
@@ -88,8 +110,8 @@ def cached_features(backbone: Backbone, backbone_cfg: dict, split: ImageSplit, d
             mark_used(path)  # for `lore-bench cache prune`
         except Exception:  # a torn or foreign file: recompute rather than fail the trial
             feats = None
-    if not isinstance(feats, torch.Tensor) or len(feats) != len(split):
-        feats = compute_features(backbone, split, device, batch_size, autocast)
+    if not isinstance(feats, torch.Tensor) or len(feats) != n:
+        feats = compute()
         # The key names the tower as built: features of a tower that a method
         # changed since must never be stored under it (they would outlive the trial).
         changed = changes_since_build(backbone)

@@ -18,7 +18,8 @@ from .. import schedules
 from ..training import TrainingConfig
 from .context import TrialRun, seed_everything
 from .data import build_transform, feature_batches, labels_tensor, loader
-from .feature_cache import cached_features, compute_features
+from .device_data import device_views
+from .feature_cache import augmented_view_features, cached_features, compute_features
 
 
 class NothingToTrainError(ValueError):
@@ -91,7 +92,11 @@ def _optimizer(params, cfg: TrainingConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Callable[[], None] | None = None) -> StageResult:
+def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Callable[[], None] | None = None,
+        final_checkpoint: bool | None = None) -> StageResult:
+    """``final_checkpoint``: save the state after the last epoch (None: when the
+    trial's checkpoint is kept, ``StageCheckpoint.keep_final``); a stage that a
+    later stage of the same trial builds on passes True."""
     method, spec = run.method, run.spec
     t_prepare = time.perf_counter()
     method.prepare(_prepare_context(run, train, stage))  # closed-form fits count as training time
@@ -117,6 +122,9 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
     features = image_features(run, train) if use_features else None
     labels = labels_tensor(train)
     transform = build_transform(method.backbone.info, train_augment=cfg.augment)
+    # Augmented views made on the device in batches, where equivalent (device_data.py); else the CPU loader.
+    views = (device_views(train, labels, method.backbone.info, run.device)
+             if cfg.augment and cfg.data_path == "device" and not use_features and start_epoch < cfg.epochs else None)
     loss_value = epochs[-1]["train_loss"] if epochs else float("nan")
     for epoch in range(start_epoch, cfg.epochs):
         lr = lr_at(epoch, cfg)
@@ -124,12 +132,22 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
             group["lr"] = lr
         # Augmentation and dropout draw from the global stream: reseed it per epoch
         # so a trial resumed from a checkpoint replays exactly what it missed.
-        seed_everything(spec.seed * 100_003 + epoch + (0 if stage == "main" else 50_000))
+        epoch_seed = spec.seed * 100_003 + epoch + (0 if stage == "main" else 50_000)
+        seed_everything(epoch_seed)
         method.train()
         t0 = time.perf_counter()
         total, correct, seen = 0.0, 0, 0
-        batches = (feature_batches(features, labels, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last)
-                   if use_features else loader(train, transform, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last))
+        if use_features:
+            batches = feature_batches(features, labels, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last)
+        elif views is not None and uses_feature_cache(method):  # a frozen tower: its views' features, shared
+            view_feats = augmented_view_features(method.backbone, spec.backbone, train, spec.dataset, views,
+                                                 epoch_seed, cfg.eval_batch_size, run.autocast,
+                                                 run.compute_precision()).to(run.device)
+            batches = views.feature_batches(view_feats, cfg.batch_size, spec.seed * 100_003 + epoch, cfg.drop_last)
+        elif views is not None:
+            batches = views.batches(cfg.batch_size, spec.seed * 100_003 + epoch, epoch_seed, cfg.drop_last)
+        else:
+            batches = loader(train, transform, cfg.batch_size, True, spec.seed, epoch, cfg.drop_last)
         for batch in batches:
             batch = run.inputs(batch)
             optimizer.zero_grad(set_to_none=True)
@@ -156,7 +174,7 @@ def fit(run: TrialRun, train, stage: str, cfg: TrainingConfig, after_prepare: Ca
         record = {"trial_id": spec.trial_id, "stage": stage, "epoch": epoch + 1, "train_loss": loss_value,
                   "train_acc": 100.0 * correct / max(1, seen), "lr": lr, "seconds": seconds}
         epochs.append(record)
-        if run.checkpoint:
+        if run.checkpoint and run.checkpoint.due(epoch + 1 == cfg.epochs, final_checkpoint):
             run.checkpoint.save(stage, {"epoch": epoch, "method": method.trainable_state_dict(),
                                         "optimizer": optimizer.state_dict(), "train_seconds": train_seconds,
                                         "epochs": epochs})

@@ -18,7 +18,7 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import ray
@@ -26,6 +26,8 @@ from ray import tune
 
 from ...results.rows import failure_row
 from ...results.store import ResultsStore
+from ...methods.registry import resolve_method
+from .. import packing
 from ..engine.checkpoint import CheckpointRoot, checkpoint_root
 from ..plan import dependencies, plan_pending, waves, with_dependencies
 from ..spec import TrialSpec
@@ -52,6 +54,10 @@ class RunOptions:
     num_gpus: int | None = None
     cpu_per_trial: float = 1
     gpu_per_trial: float = 0
+    pack: bool = True  # small trials share a GPU (suite/packing.py)
+    gpu_per_method: dict = field(default_factory=dict)  # {method: GPU share}, the suite's override
+    gpu_memory_gb: float | None = None  # None: the driver's first CUDA device, if any
+    trial_gpu: dict[str, float] | None = None  # trial_id -> GPU share; run_suite fills it (gpu_shares)
     max_concurrent: int = 0  # 0: as many as the resources allow
     retries: int = 1
     object_store_memory: int | None = None
@@ -126,6 +132,7 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
             printer(f"Ray dashboard: {summary.dashboard_url}{auth}")
     survive_worker_deaths()
     keep = needed_by_dependents(specs)
+    options = replace(options, trial_gpu=gpu_shares(todo, options, store, printer))
     try:
         ok_before = {t for t, st in statuses.items() if st == "ok" and t not in pending_ids}
         for wave in waves(todo):
@@ -180,7 +187,7 @@ def _run_wave(wave: list[TrialSpec], options: RunOptions, store: ResultsStore, s
     queue, aborts = list(wave), {}
     while queue:
         callback = StoreCallback(store, summary, remaining - (summary.ok + summary.diverged + summary.failed),
-                                 printer, _concurrency(options))
+                                 printer, _concurrency(options, queue))
         try:
             _fit(queue, options, callback, keep)
             return
@@ -208,9 +215,39 @@ def _disk_full_message(err: BaseException, options: RunOptions) -> str:
             f"{options.checkpoints()}): {failure_cause(str(err))}")
 
 
-def _concurrency(options: RunOptions) -> int:
-    cluster_cpus = ray.cluster_resources().get("CPU", 1)
-    return options.max_concurrent or max(1, int(cluster_cpus // max(options.cpu_per_trial, 1e-9)))
+def _concurrency(options: RunOptions, todo: list[TrialSpec] | None = None) -> int:
+    """Trials at once as the cluster's CPUs and GPUs allow (the ETA divides by it)."""
+    shares = options.trial_gpu or {}
+    gpus = [shares.get(s.trial_id, options.gpu_per_trial) for s in todo] if todo else [options.gpu_per_trial]
+    return packing.concurrency(ray.cluster_resources(), [(options.cpu_per_trial, g) for g in gpus],
+                               options.max_concurrent)
+
+
+def gpu_shares(todo: list[TrialSpec], options: RunOptions, store: ResultsStore, printer: Printer) -> dict[str, float]:
+    """Each pending trial's GPU share (suite/packing.py), and one line saying how trials are packed."""
+    if options.gpu_per_trial <= 0:
+        return {}
+    resources = {"gpu": options.gpu_per_trial, "pack": options.pack, "gpu_per_method": options.gpu_per_method}
+    measured = packing.measured_peaks(store.trials(columns=["method", "backbone", "status", "peak_memory_mb",
+                                                            "device"]))
+    memory = options.gpu_memory_gb or _driver_gpu_memory_gb()
+    shares, why = {}, {}
+    for spec in todo:
+        declared = getattr(resolve_method(spec.method, spec.plugin), "train_memory_gb", None)
+        share = packing.gpu_share(spec.method, spec.backbone_name, resources, measured, declared, memory)
+        shares[spec.trial_id] = share.gpu
+        why[spec.method] = f"{spec.method} {share.gpu:g} ({share.source})"
+    if any(g < options.gpu_per_trial for g in shares.values()):
+        printer("GPU per trial: " + ", ".join(why[m] for m in sorted(why)))
+    return shares
+
+
+def _driver_gpu_memory_gb() -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_properties(0).total_memory / 2**30
 
 
 def _fit(todo: list[TrialSpec], options: RunOptions, callback: StoreCallback, keep: set[str]) -> None:
@@ -221,9 +258,14 @@ def _fit(todo: list[TrialSpec], options: RunOptions, callback: StoreCallback, ke
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
     logging.getLogger("ray.tune").setLevel(logging.WARNING)
     results = Path(options.results_dir).expanduser().resolve()
-    resources = {"cpu": options.cpu_per_trial, "gpu": options.gpu_per_trial}
-    callback.printer(f"running {len(todo)} trials, up to {callback.concurrency} at a time ({resources['cpu']} CPU, "
-                     f"{resources['gpu']} GPU each)")
+    shares = {s.to_json(): (options.trial_gpu or {}).get(s.trial_id, options.gpu_per_trial) for s in todo}
+    gpus = sorted(set(shares.values()))
+    resources = {"cpu": options.cpu_per_trial, "gpu": gpus[0]}
+    if len(gpus) > 1:  # packed trials of different methods: Ray reserves each trial's own share
+        cpu = options.cpu_per_trial
+        resources = lambda config: tune.PlacementGroupFactory([{"CPU": cpu, "GPU": shares[config["spec"]]}])  # noqa: E731
+    callback.printer(f"running {len(todo)} trials, up to {callback.concurrency} at a time ({options.cpu_per_trial} CPU, "
+                     f"{'/'.join(f'{g:g}' for g in gpus)} GPU each)")
     tuner = tune.Tuner(
         tune.with_resources(lore_trainable, resources),
         param_space={"spec": tune.grid_search([s.to_json() for s in todo]), "checkpoint_dir": str(options.checkpoints()),

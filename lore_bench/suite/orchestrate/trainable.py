@@ -27,12 +27,13 @@ def lore_trainable(config: dict) -> None:
         tune.report({"epoch": record["epoch"], "epochs_total": record["epochs_total"],
                      "train_loss": record["train_loss"], "train_acc": record["train_acc"]})
 
-    out = run_trial(spec, on_epoch=on_epoch, checkpoint_dir=config.get("checkpoint_dir"))
+    keep = config.get("keep_checkpoints")
+    kept = keep is True or spec.trial_id in (keep or ())
+    out = run_trial(spec, on_epoch=on_epoch, checkpoint_dir=config.get("checkpoint_dir"), keep_checkpoint=kept)
     final = out.rows[-1]
     tune.report({"top1": final.get("top1") if final.get("top1") is not None else -1.0,
                  ROWS_KEY: json.dumps(out.rows, default=str), EPOCHS_KEY: json.dumps(out.epochs)})
     # Tune's function trainables report synchronously: we get here only after
     # the driver's callback stored the rows.
-    keep = config.get("keep_checkpoints")
-    if keep is not True and spec.trial_id not in (keep or ()):
+    if not kept:
         discard(config.get("checkpoint_dir"), spec.trial_id)

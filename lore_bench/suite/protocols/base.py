@@ -32,6 +32,8 @@ class ProtocolInputs:
     device: Any  # torch.device
     checkpoint_dir: str | Path | None
     on_epoch: Callable[[dict], None] | None = None
+    #: The trial's final checkpoint is read after it (a White Box) or kept on request.
+    keep_checkpoint: bool = True
 
 
 class Protocol:

@@ -59,7 +59,8 @@ class BaseToNovel(Protocol):
         train_all, _ = load_splits(spec.dataset, spec.data_root)
         halves = base_novel_labels(train_all.labels)
         trial = classification_trial(spec, inputs.backbone, inputs.device, inputs.checkpoint_dir, inputs.on_epoch,
-                                     task=task_info(dataset, spec.shots, halves["base"]))
+                                     task=task_info(dataset, spec.shots, halves["base"]),
+                                     keep_checkpoint=inputs.keep_checkpoint)
         run = trial.run
         # The release samples K shots of every class, then keeps the base classes' ones.
         sampled = sample_few_shot(trial.train_full, spec.dataset, "train", spec.shots, spec.seed)

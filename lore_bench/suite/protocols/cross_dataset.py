@@ -85,7 +85,8 @@ class CrossDataset(Protocol):
         from ..engine.context import load_test_split
 
         spec = inputs.spec
-        trial = classification_trial(spec, inputs.backbone, inputs.device, inputs.checkpoint_dir, inputs.on_epoch)
+        trial = classification_trial(spec, inputs.backbone, inputs.device, inputs.checkpoint_dir, inputs.on_epoch,
+                                     keep_checkpoint=inputs.keep_checkpoint)
         run = trial.run
         indices = sample_few_shot(trial.train_full, spec.dataset, "train", spec.shots, spec.seed)
         stage = fit(run, trial.train_subset(indices), "main", run.training)

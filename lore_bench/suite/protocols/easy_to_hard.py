@@ -84,7 +84,8 @@ class EasyToHard(Protocol):
     def run(cls, inputs: ProtocolInputs) -> TrialOutput:
         spec = inputs.spec
         cfg = EasyToHardConfig(**spec.protocol_config)
-        trial = classification_trial(spec, inputs.backbone, inputs.device, inputs.checkpoint_dir, inputs.on_epoch)
+        trial = classification_trial(spec, inputs.backbone, inputs.device, inputs.checkpoint_dir, inputs.on_epoch,
+                                     keep_checkpoint=inputs.keep_checkpoint)
         run, train_full = trial.run, trial.train_full
         labels = np.asarray(train_full.labels)
         features = image_features(run, train_full).float().cpu().numpy()
@@ -94,7 +95,7 @@ class EasyToHard(Protocol):
             easy_idx = select_easy_released(features, labels, spec.shots)
         else:
             easy_idx = select_easy(features, labels, spec.shots, cfg.difficulty)
-        easy = fit(run, trial.train_subset(easy_idx), "easy", run.training)
+        easy = fit(run, trial.train_subset(easy_idx), "easy", run.training, final_checkpoint=True)  # hard builds on it
         rows = [result_row(run, easy, trial.test, train_full, easy_idx)]
         if easy.diverged:
             return TrialOutput(rows, easy.epochs)

@@ -33,7 +33,8 @@ class FewShot(Protocol):
     @classmethod
     def run(cls, inputs: ProtocolInputs) -> TrialOutput:
         spec = inputs.spec
-        trial = classification_trial(spec, inputs.backbone, inputs.device, inputs.checkpoint_dir, inputs.on_epoch)
+        trial = classification_trial(spec, inputs.backbone, inputs.device, inputs.checkpoint_dir, inputs.on_epoch,
+                                     keep_checkpoint=inputs.keep_checkpoint)
         indices = sample_few_shot(trial.train_full, spec.dataset, "train", spec.shots, spec.seed)
         stage = fit(trial.run, trial.train_subset(indices), "main", trial.run.training)
         return TrialOutput([result_row(trial.run, stage, trial.test, trial.train_full, indices)], stage.epochs)
