@@ -89,6 +89,14 @@ class ProGrad(CoOp):
                 "template": prograd_template(dataset) or ""}
 
     @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """The tuned protocol's space: the engine's lr / weight decay / epochs and
+        ``lam`` (ProGrad's configs set LAMBDA 1.0; the paper's ablation (Sec. 4.4) lowers it)."""
+        from .search_space import Choice
+
+        return {**super().search_space(), "lam": Choice((0.5, 0.8, 1.0))}
+
+    @classmethod
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
         # configs/trainers/ProGrad/rn50{,_ep100,_ep50}.yaml (the only ones released): lr 0.002,
         # batch 32, CoOp's epochs by shots (README); the same values on ViT backbones.

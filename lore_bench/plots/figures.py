@@ -224,3 +224,13 @@ PLOTS = {
     "accuracy-vs-time": accuracy_vs_time,
     "gain-over-zeroshot": gain_over_zero_shot,
 }
+
+
+def _statistics_plots() -> dict:
+    # The critical-difference diagram and the Pareto plot live with the statistics (stat_figures.py).
+    from .stat_figures import STAT_PLOTS
+
+    return STAT_PLOTS
+
+
+PLOTS.update(_statistics_plots())

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import torch
 
+from ...results.correctness import pack_correct
 from ...results.schema import STATUS_OK
 from .context import TrialRun
 from .data import build_transform, loader
@@ -43,7 +44,8 @@ def evaluate(run: TrialRun, test, split_name: str = "test") -> dict:
     gflops = gflops_per_image(run.method, torch.zeros(1, 3, size, size, device=run.device))
     return {"eval_split": split_name, "top1": m["top1"], "macro_f1": m["macro_f1"],
             "per_class_acc": json.dumps([round(a, 4) for a in m["per_class_acc"]]),
-            "per_class_acc_min": m["per_class_acc_min"], "num_eval": len(test), "eval_seconds": seconds,
+            "per_class_acc_min": m["per_class_acc_min"], "num_eval": len(test),
+            "test_correct": pack_correct(pred == np.asarray(test.labels)) if split_name == "test" else None,
+            "eval_seconds": seconds,
             "eval_images_per_s": len(test) / seconds if seconds > 0 else None,
             "peak_memory_mb": trial_peak_memory_mb(run.device), "gflops": gflops, "status": STATUS_OK}
-
