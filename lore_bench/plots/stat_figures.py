@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import stats
+from .figure_files import save_figure as _save
 from .aggregate import PAPER_METHODS, ordered
 from .tables.significance import PROTOCOLS, Grid
 
@@ -21,12 +22,6 @@ def _grid(ok: pd.DataFrame, backbone: str, protocol: str) -> Grid | None:
         return None
     g = Grid(ok, backbone, int(p["shots"].max()), protocol)
     return g if len(g.complete()) >= 2 else None
-
-
-def _save(fig: Figure, stem: Path) -> list[Path]:
-    from .figures import _save as save
-
-    return save(fig, stem)
 
 
 def critical_difference(ok: pd.DataFrame, backbone: str, colors: dict, stem: Path) -> list[Path]:

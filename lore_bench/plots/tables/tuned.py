@@ -22,7 +22,7 @@ def paired_cells(ok: pd.DataFrame, backbone: str, shots: int) -> pd.DataFrame:
     tuned = at[at["protocol"] == TUNED]
     recipe = at[at["protocol"] == RECIPE][keys + ["top1"]].rename(columns={"top1": "recipe_top1"})
     cols = keys + ["top1", "val_top1", "search_configs", "search_epochs", "search_seconds", "train_seconds",
-                   "tuned_config", "validation"]
+                   "tuned_config", "validation", "spec_json"]
     tuned = tuned[[c for c in cols if c in tuned]].rename(columns={"top1": "tuned_top1"})
     return tuned.merge(recipe.drop_duplicates(keys), on=keys, how="inner")
 
@@ -89,7 +89,13 @@ def recipe_vs_tuned(ok: pd.DataFrame, backbone: str, shots: int) -> Table | None
 
 def _budget_note(pairs: pd.DataFrame) -> str:
     validation = sorted(pairs["validation"].dropna().unique()) if "validation" in pairs else []
-    return "Validation: " + ("; ".join(validation) if validation else "not recorded") + "."
+    budgets = set()
+    for text in pairs.get("spec_json", pd.Series(dtype=object)).dropna():
+        pc = json.loads(text).get("protocol_config", {})
+        budgets.add(f"{pc.get('configs', 8)} configurations x {pc.get('max_epochs', 10)} epochs under "
+                    f"{pc.get('scheduler', 'asha')}")
+    return ("Budget per cell, the same for every method: " + ("; ".join(sorted(budgets)) or "not recorded")
+            + ". Validation: " + ("; ".join(validation) if validation else "not recorded") + ".")
 
 
 def _signed(x) -> str:

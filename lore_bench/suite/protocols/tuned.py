@@ -22,7 +22,7 @@ trial runs the recipe (its row says so). A method with an empty search space
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from ...methods.base import ConfigError
 from ...methods.registry import resolve_method
@@ -32,35 +32,7 @@ from ..spec import TrialSpec
 from ..training import TrainingConfig
 from .base import EarlyStopping, Protocol, ProtocolInputs, register_protocol
 from .few_shot import zero_shot_config
-
-SCHEDULERS = ("asha", "median_stopping", "fifo")
-ROLE_SEARCH, ROLE_FINAL = "search", "final"
-
-
-@dataclass
-class TunedConfig:
-    #: Configurations tried per (method, dataset, shots, seed): the recipe, then samples.
-    configs: int = field(default=8, metadata={"min": 1})
-    #: Epoch budget per configuration (a method's ``epochs`` is searched as a share
-    #: of it); the same for every method, so the search budget is configs x max_epochs.
-    max_epochs: int = field(default=10, metadata={"min": 1})
-    #: Share of the K shots per class held out for validation (at least one image
-    #: per class, at least one left to train on).
-    val_share: float = field(default=0.25, metadata={"min": 0.0})
-    #: Ray Tune scheduler that stops bad configurations early (``tune.schedulers``).
-    scheduler: str = field(default="asha", metadata={"choices": SCHEDULERS})
-    #: ASHA / median stopping: epochs before a configuration may be stopped.
-    grace_period: int = field(default=1, metadata={"min": 1})
-    #: ASHA: keep the top 1/reduction_factor at each rung.
-    reduction_factor: int = field(default=2, metadata={"min": 2})
-    #: As in few_shot: score on a fixed class-balanced test subset (CPU demos).
-    eval_subset: int = field(default=0, metadata={"min": 0})
-
-
-def config_of(spec: TrialSpec) -> TunedConfig:
-    own = TunedConfig.__dataclass_fields__
-    return TunedConfig(**{k: v for k, v in spec.protocol_config.items() if k in own})
-
+from .tuned_config import ROLE_FINAL, ROLE_SEARCH, SCHEDULERS, TunedConfig, config_of  # noqa: F401
 
 def cell_key(spec: TrialSpec) -> tuple:
     """What one search is for (its sampling seed and its scheduler group)."""

@@ -31,7 +31,7 @@ from ..engine.rows import base_row, result_row
 from ..spec import TrialSpec, canonical_json
 from ..training import TrainingConfig
 from .base import ProtocolInputs
-from .tuned import config_of
+from .tuned_config import config_of
 
 RECORD_FILE = "validation.json"
 
