@@ -85,6 +85,8 @@ def test_every_method_declares_a_valid_search_space():
         split_keys(space, cls.Config, TrainingConfig.field_names(), name)  # raises on an unknown key
         if cls.uses_training_data and name != "linear_probe":
             assert {"lr", "weight_decay", "epochs"} <= set(space), name
+    # ProGrad's context length is fixed by its template's words: CoOp's n_ctx is not ProGrad's knob
+    assert "n_ctx" not in METHODS.get("prograd").search_space()
 
 
 def test_sampling_is_centred_on_the_recipe_and_reproducible():
