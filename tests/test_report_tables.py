@@ -40,13 +40,16 @@ def _row(method, dataset, shots, seed, top1, protocol="few_shot", stage="main", 
 
 
 def write_store(root: Path) -> None:
-    """Every kind of row a built-in family reads: zero-shot, few-shot, easy->hard, frozen, failed."""
+    """Every kind of row a built-in family reads: zero-shot, few-shot, tuned, easy->hard, frozen, failed."""
     store = ResultsStore(root)
     for i, ds in enumerate(["cifar10", "dtd"]):
         store.write_trial([_row("zeroshot_clip", ds, 0, 1, 40.0 + i)])
         for j, method in enumerate(["coop", "lore"]):
             for seed in (1, 2):
                 store.write_trial([_row(method, ds, 2, seed, 50.0 + i + j + seed / 10)])
+                store.write_trial([_row(method, ds, 2, seed, 51.0 + i - j + seed / 10, "tuned", val_top1=60.0,
+                                        tuned_config=json.dumps({"lr": 0.01}), search_configs=3, search_epochs=8,
+                                        search_seconds=4.0, validation="hold-out 1 of the 2 training shots per class")])
         store.write_trial([_row("coop", ds, 2, 1, 51.0, "easy_to_hard", "easy"),
                            _row("coop", ds, 2, 1, 53.0, "easy_to_hard", "hard")])
     store.write_trial([_row("coop", "cifar10", 2, 1, 60.0, "base_to_novel", eval_split="base"),
@@ -193,7 +196,7 @@ def test_entry_point_table_appears_in_the_written_report(store, tmp_path):
     md = (out / "report.md").read_text()
     # order 50: after the efficiency table, before measured vs published
     assert md.index("## Efficiency") < md.index("## Trials per method and status") < md.index("## Measured vs")
-    assert "| lore | 5 | 1 | 0 |" in md  # 2 datasets x 2 seeds + the frozen trial ok, 1 failed
+    assert "| lore | 9 | 1 | 0 |" in md  # 2 datasets x 2 seeds, recipe and tuned, + the frozen trial ok, 1 failed
     html = (out / "report.html").read_text()
     assert '<section id="trials_per_method"><h2>Trials per method and status</h2>' in html
     assert '<a href="#trials_per_method">' in html

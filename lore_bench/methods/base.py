@@ -136,6 +136,16 @@ class Method(nn.Module):
         check_recipe(recipe)
         return {}
 
+    # -- the tuned protocol's search space (methods/search_space.py, docs/tuned.md) --
+    @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """Key (a Config or training field) -> distribution for the tuned protocol.
+        Default: learning rate and weight decay log-uniform within 10x of the
+        recipe's, epochs half or all of the protocol's per-configuration budget."""
+        from .search_space import Around, EpochShare
+
+        return {"lr": Around(10.0), "weight_decay": Around(10.0), "epochs": EpochShare((0.5, 1.0))}
+
     # -- the model -------------------------------------------------------------
     def forward(self, images: Tensor) -> Tensor:
         """Logits [B, C]."""

@@ -49,6 +49,14 @@ class BitFit(Method):
             params[name].requires_grad_(True)
 
     @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """The tuned protocol's space: the engine's lr / weight decay / epochs and
+        ``layernorm`` (with or without the LayerNorm shifts (BitFit, Ben Zaken et al. 2022, tunes every bias))."""
+        from .search_space import Choice
+
+        return {**super().search_space(), "layernorm": Choice((True, False))}
+
+    @classmethod
     def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
         return {"epochs": clip_lora_epochs(dataset, shots), "lr": 1e-3, "batch_size": 32, "optimizer": "adamw",
                 "weight_decay": 0.0, "warmup_epochs": 0, "min_lr": 1e-6, "augment": True}

@@ -54,6 +54,14 @@ class ClipAdapter(Method):
         return {"reduction": 4, "ratio": 0.2}
 
     @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """The tuned protocol's space: the engine's lr / weight decay / epochs and
+        ``ratio`` (CLIP-Adapter paper (Gao et al., 2021) Sec. 4.3 searches the residual ratio over these values)."""
+        from .search_space import Choice
+
+        return {**super().search_space(), "ratio": Choice((0.2, 0.4, 0.6, 0.8))}
+
+    @classmethod
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
         # The release is a trainer for CoOp's code base, run with CoOp's configs (its README).
         return dassl_training(cls.name, recipe, coop_epochs(dataset, shots), lr=0.002, batch_size=32)

@@ -128,6 +128,14 @@ class ClipLoRA(Method):
         self._class_cache = EvalCache()
 
     @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """The tuned protocol's space: the engine's lr / weight decay / epochs and
+        ``dropout`` (CLIP-LoRA run_utils.py --dropout_rate 0.25; bracketed)."""
+        from .search_space import Choice
+
+        return {**super().search_space(), "dropout": Choice((0.0, 0.25, 0.5))}
+
+    @classmethod
     def default_training(cls, dataset: str, shots: int) -> dict[str, Any]:
         # lora.py: AdamW(wd 1e-2, betas 0.9/0.999), cosine to 1e-6, no warm-up;
         # run_utils.py: lr 2e-4, batch 32, 500 x shots iterations; main.py:

@@ -50,6 +50,14 @@ class CoCoOp(Method):
         return {"n_ctx": 4, "ctx_init": "a photo of a", "meta_reduction": 16}
 
     @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """The tuned protocol's space: the engine's lr / weight decay / epochs and
+        ``n_ctx`` (CoCoOp uses 4 context tokens (configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml); 2 and 8 bracket it)."""
+        from .search_space import Choice
+
+        return {**super().search_space(), "n_ctx": Choice((2, 4, 8))}
+
+    @classmethod
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
         # The same config: lr 0.002, batch 1, 10 epochs (released for base-to-new at 16 shots).
         return dassl_training(cls.name, recipe, epochs=10, lr=0.002, batch_size=1)

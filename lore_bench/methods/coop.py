@@ -54,6 +54,14 @@ class CoOp(Method):
         return {"n_ctx": 16, "ctx_init": "", "init_std": 0.02}
 
     @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """The tuned protocol's space: the engine's lr / weight decay / epochs and
+        ``n_ctx`` (CoOp paper (Zhou et al., IJCV 2022) Sec. 4 / Fig. 5 compares 4, 8 and 16 context tokens)."""
+        from .search_space import Choice
+
+        return {**super().search_space(), "n_ctx": Choice((4, 8, 16))}
+
+    @classmethod
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
         # CoOp configs/trainers/CoOp/vit_b16{,_ep100,_ep50}.yaml: lr 0.002, batch 32; epochs by shots (COOP.md).
         return dassl_training(cls.name, recipe, coop_epochs(dataset, shots), lr=0.002, batch_size=32)

@@ -64,6 +64,12 @@ class LinearProbe(Method):
         self.chosen_C: float | None = None
 
     @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """Nothing for the tuned protocol to search: the recipe already picks C on
+        held-out training shots, and there are no SGD epochs (docs/tuned.md)."""
+        return {}
+
+    @classmethod
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
         check_recipe(recipe)  # one recipe: nothing is trained by SGD
         return {"epochs": 0}  # closed-form-ish fit in prepare(), no SGD epochs

@@ -110,6 +110,14 @@ class Lore(Method):
         return lore_config(dataset, shots, recipe, backbone, protocol)
 
     @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """The tuned protocol's space: the engine's lr / weight decay / epochs and
+        ``lam`` (LORE's released configs use lambda 0.1; halved and doubled around it)."""
+        from .search_space import Choice
+
+        return {**super().search_space(), "lam": Choice((0.05, 0.1, 0.2))}
+
+    @classmethod
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, *,
                          backbone: Any = None, protocol: str | None = None) -> dict[str, Any]:
         """Few-shot, or the easy stage of easy-to-hard."""

@@ -75,6 +75,14 @@ class MaPLe(Method):
         return {"n_ctx": 2, "ctx_init": "a photo of a", "depth": depth, "init_std": 0.02}
 
     @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """The tuned protocol's space: the engine's lr / weight decay / epochs and
+        ``n_ctx`` (MaPLe's config uses N_CTX 2 (configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml); its ablation varies it)."""
+        from .search_space import Choice
+
+        return {**super().search_space(), "n_ctx": Choice((2, 4))}
+
+    @classmethod
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
         # The same config (base-to-novel, 16 shots): lr 0.0035, batch 4, 5 epochs. MaPLe
         # released no few-shot config; lore-bench uses this one at every shot count.

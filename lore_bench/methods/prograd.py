@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from ..backbones.base import Backbone, TextTower
 from ._prompting import (coop_epochs, cosine_logits, counted_word_context, dassl_training, replace_buffer,
                          template_classifier)
-from .base import TaskInfo
+from .base import Method, TaskInfo
 from .coop import CoOp
 from .recipes import DEFAULT_RECIPE, check_recipe
 from .recipes.dassl import prograd_lambda, prograd_template
@@ -94,6 +94,16 @@ class ProGrad(CoOp):
         check_recipe(recipe)
         return {"n_ctx": 16, "lam": prograd_lambda(dataset, shots), "temperature": 1.0,
                 "template": prograd_template(dataset) or ""}
+
+    @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """The tuned protocol's space: the engine's lr / weight decay / epochs and
+        ``lam`` (ProGrad's configs set LAMBDA 1.0; the paper's ablation, Sec. 4.4,
+        lowers it). Not CoOp's ``n_ctx``: ProGrad's context is initialised from its
+        template's words, which fix the context length."""
+        from .search_space import Choice
+
+        return {**Method.search_space.__func__(cls), "lam": Choice((0.5, 0.8, 1.0))}
 
     @classmethod
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:

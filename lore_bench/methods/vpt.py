@@ -68,6 +68,14 @@ class VPT(Method):
         return {"num_tokens": 8, "deep": True, "dropout": 0.0, "template": VPT_CLIP_TEMPLATE}
 
     @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """The tuned protocol's space: the engine's lr / weight decay / epochs and
+        ``num_tokens`` (VPT paper (Jia et al., ECCV 2022) Sec. 4 searches the prompt length per dataset)."""
+        from .search_space import Choice
+
+        return {**super().search_space(), "num_tokens": Choice((4, 8, 16))}
+
+    @classmethod
     def default_training(cls, dataset: str, shots: int, recipe: str = DEFAULT_RECIPE, **context) -> dict[str, Any]:
         # The same config: lr 0.0025, batch 4, 5 epochs. The VPT paper's vanilla-ViT recipe is a
         # per-dataset grid (tokens, lr, wd; 100 epochs, 10 warm-up): set it per suite.

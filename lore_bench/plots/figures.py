@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
 from .aggregate import AVERAGE, PAPER_DATASETS, PAPER_METHODS, dataset_average, ordered, overall_average, seed_stats
+from .figure_files import save_figure as _save
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
@@ -22,14 +23,6 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 def method_colors(methods) -> dict[str, str]:
     """One colour per method, the same in every plot of the report."""
     return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(ordered(methods, PAPER_METHODS))}
-
-
-def _save(fig: Figure, stem: Path) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    png, pdf = stem.with_suffix(".png"), stem.with_suffix(".pdf")
-    fig.savefig(png, dpi=120)
-    fig.savefig(pdf, metadata={"CreationDate": None})  # same input, same bytes
-    return [png, pdf]
 
 
 def _few_shot(ok: pd.DataFrame, backbone: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -227,3 +220,13 @@ PLOTS = {
     "accuracy-vs-time": accuracy_vs_time,
     "gain-over-zeroshot": gain_over_zero_shot,
 }
+
+
+def _statistics_plots() -> dict:
+    # The critical-difference diagram and the Pareto plot live with the statistics (stat_figures.py).
+    from .stat_figures import STAT_PLOTS
+
+    return STAT_PLOTS
+
+
+PLOTS.update(_statistics_plots())

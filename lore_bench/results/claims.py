@@ -134,17 +134,14 @@ class Claims:
         return json.dumps({"holder": self.holder, "pid": self.pid, "host": self.host, "at": time.time()})
 
     def _write_claim(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_text(self._claim_text())
-        os.replace(tmp, path)
+        _replace_atomically(path, path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"), self._claim_text())
 
     def _write_holder(self) -> None:
         path = self.dir / "holders" / f"{self.holder}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps({"holder": self.holder, "pid": self.pid, "host": self.host,
-                                   "expires": time.time() + self.lease_seconds}))
-        os.replace(tmp, path)
+        _replace_atomically(path, path.with_name(f".{path.name}.tmp"),
+                            json.dumps({"holder": self.holder, "pid": self.pid, "host": self.host,
+                                        "expires": time.time() + self.lease_seconds}))
 
     def _is_stale(self, holder: str | None) -> bool:
         if not holder:
@@ -183,3 +180,13 @@ def _read_json(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _replace_atomically(path: Path, tmp: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through ``tmp``; a write torn by a full disk leaves no temp file."""
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3  # 2: gflops; 3: recipe, write_id
+SCHEMA_VERSION = 4  # 2: gflops; 3: recipe, write_id; 4: test_correct, the tuned protocol's search columns
 
 STATUS_OK, STATUS_FAILED, STATUS_DIVERGED = "ok", "failed", "diverged"
 STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_DIVERGED)
@@ -47,6 +47,16 @@ TRIALS_SCHEMA = pa.schema(
         ("per_class_acc_min", pa.float64()),
         ("per_class_acc", pa.string()),  # JSON list, %
         ("metrics_json", pa.string()),  # task-specific metrics (mAP, PCK, J&F, ...)
+        # per test image (in the evaluated split's order): 1 if predicted right; the
+        # report's confidence intervals resample these (base64 of numpy.packbits)
+        ("test_correct", pa.string()),
+        # the tuned protocol (docs/tuned.md): validation on training shots only
+        ("val_top1", pa.float64()),  # % on the held-out shots (search: this config; final: the chosen one)
+        ("tuned_config", pa.string()),  # JSON: the searched keys' values (final: the chosen configuration)
+        ("validation", pa.string()),  # how validation was done, e.g. "hold-out 4 of the 16 training shots per class"
+        ("search_configs", pa.int64()),  # final: configurations tried
+        ("search_epochs", pa.int64()),  # final: epochs run over the whole search; search: this config's
+        ("search_seconds", pa.float64()),  # train + validation seconds of the search
         ("num_train", pa.int64()),
         ("num_eval", pa.int64()),
         ("final_train_loss", pa.float64()),

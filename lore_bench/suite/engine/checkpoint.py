@@ -58,6 +58,15 @@ class CheckpointRoot:
         """Raise OSError (with the reason) unless checkpoints can be written here."""
         raise NotImplementedError
 
+    def put_bytes(self, trial_id: str, name: str, data: bytes) -> None:
+        """A small file beside a trial's checkpoints (a search trial's validation
+        record), written whole then moved into place."""
+        raise NotImplementedError
+
+    def get_bytes(self, trial_id: str, name: str) -> bytes | None:
+        """What :meth:`put_bytes` wrote, or None."""
+        raise NotImplementedError
+
 
 class Cadence:
     """When a trial's checkpoint is due: at most every ``every_s`` seconds, and
@@ -139,6 +148,21 @@ class LocalRoot(CheckpointRoot):
         if not os.access(self.path, os.W_OK):
             raise PermissionError(f"{self.path} is not writable")
 
+    def put_bytes(self, trial_id: str, name: str, data: bytes) -> None:
+        path = self.path / trial_id / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def get_bytes(self, trial_id: str, name: str) -> bytes | None:
+        path = self.path / trial_id / name
+        return path.read_bytes() if path.is_file() else None
+
 
 class RemoteRoot(CheckpointRoot):
     """Checkpoints on a pyarrow filesystem named by a URI."""
@@ -181,6 +205,18 @@ class RemoteRoot(CheckpointRoot):
                 self.fs.delete_file(info.path)
         return True
 
+    def put_bytes(self, trial_id: str, name: str, data: bytes) -> None:
+        _write_whole(self.fs, f"{self.base}/{trial_id}/{name}", data)
+
+    def get_bytes(self, trial_id: str, name: str) -> bytes | None:
+        from pyarrow import fs as pafs
+
+        path = f"{self.base}/{trial_id}/{name}"
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_file(path) as src:
+            return src.read()
+
     def check_writable(self) -> None:
         probe = f"{self.base}/.lore-bench-write-check-{os.getpid()}"
         self.fs.create_dir(self.base, recursive=True)
@@ -200,20 +236,7 @@ class RemoteStageCheckpoint(Cadence):
     def save(self, stage: str, state: dict) -> None:
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        final = self.root._file(self.trial_id, stage)
-        tmp = f"{final}.{os.getpid()}.tmp"
-        fs = self.root.fs
-        fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
-        try:
-            with fs.open_output_stream(tmp) as out:
-                out.write(buffer.getbuffer())
-            fs.move(tmp, final)
-        except BaseException:
-            try:
-                fs.delete_file(tmp)
-            except OSError:
-                pass
-            raise
+        _write_whole(self.root.fs, self.root._file(self.trial_id, stage), buffer.getbuffer())
         self._saved()
 
     def load(self, stage: str) -> dict | None:
@@ -227,3 +250,20 @@ class RemoteStageCheckpoint(Cadence):
             return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
         except Exception:  # a torn or foreign file: start the stage afresh
             return None
+
+
+def _write_whole(fs, final: str, data) -> None:
+    """Write ``data`` to a temporary key, then move it over ``final``: a reader
+    sees the old file or the new one, never half of one."""
+    tmp = f"{final}.{os.getpid()}.tmp"
+    fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+    try:
+        with fs.open_output_stream(tmp) as out:
+            out.write(data)
+        fs.move(tmp, final)
+    except BaseException:
+        try:
+            fs.delete_file(tmp)
+        except OSError:
+            pass
+        raise

@@ -205,6 +205,13 @@ def load_test_split(name: str, root: str | None):
     return get_dataset(name, root).load_split("test")
 
 
+@lru_cache(maxsize=8)
+def load_split(name: str, root: str | None, split: str):
+    """One split, kept per process: a trial that must not see the test split
+    (the tuned protocol's search) reads only ``train``."""
+    return get_dataset(name, root).load_split(split)
+
+
 def eval_subset(test, spec: TrialSpec, dataset: str | None = None):
     """``protocol.eval_subset: N`` evaluates on a fixed class-balanced subset of
     about N test images (the same for every trial of the dataset) — for CPU

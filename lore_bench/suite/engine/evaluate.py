@@ -7,6 +7,7 @@ import time
 import numpy as np
 import torch
 
+from ...results.correctness import pack_correct
 from ...results.schema import STATUS_OK
 from ..spec import canonical_json
 from .context import TrialRun
@@ -71,7 +72,9 @@ def evaluate(run: TrialRun, test, split_name: str = "test", columns=None) -> dic
     gflops = _gflops(run, size)
     return {"eval_split": split_name, "top1": m["top1"], "macro_f1": m["macro_f1"],
             "per_class_acc": json.dumps([round(a, 4) for a in m["per_class_acc"]]),
-            "per_class_acc_min": m["per_class_acc_min"], "num_eval": len(test), "eval_seconds": seconds,
+            "per_class_acc_min": m["per_class_acc_min"], "num_eval": len(test),
+            "test_correct": pack_correct(pred == np.asarray(test.labels)) if split_name == "test" else None,
+            "eval_seconds": seconds,
             "eval_images_per_s": len(test) / seconds if seconds > 0 else None,
             "peak_memory_mb": trial_peak_memory_mb(run.device), "gflops": gflops, "status": STATUS_OK}
 

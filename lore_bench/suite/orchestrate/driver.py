@@ -30,10 +30,12 @@ from ...methods.registry import resolve_method
 from .. import packing
 from ..engine.checkpoint import CheckpointRoot, checkpoint_root
 from ..plan import dependencies, plan_pending, waves, with_dependencies
+from ..protocols import resolve_protocol
 from ..spec import TrialSpec
 from .checkpoints import needed_by_dependents
 from .faults import DiskFull, failure_cause, is_disk_full, survive_worker_deaths
 from .progress import Printer, StoreCallback, trial_dirname, trial_label
+from .schedulers import GroupedScheduler
 from .ray_session import init_ray, plugin_runtime_env
 from .trainable import lore_trainable
 
@@ -250,6 +252,19 @@ def _driver_gpu_memory_gb() -> float | None:
     return torch.cuda.get_device_properties(0).total_memory / 2**30
 
 
+def _early_stopping_rules():
+    """Tune trial -> the early-stopping rule its protocol gives its spec (None: runs to its end)."""
+    cache: dict[str, object] = {}
+
+    def rule_of(trial):
+        if trial.trial_id not in cache:
+            spec = TrialSpec.from_json(trial.config["spec"])
+            cache[trial.trial_id] = resolve_protocol(spec.protocol, spec.protocol_plugin).early_stopping(spec)
+        return cache[trial.trial_id]
+
+    return rule_of
+
+
 def _fit(todo: list[TrialSpec], options: RunOptions, callback: StoreCallback, keep: set[str]) -> None:
     # Our own progress lines replace Tune's tables; keep Tune's INFO chatter out of them.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -271,7 +286,8 @@ def _fit(todo: list[TrialSpec], options: RunOptions, callback: StoreCallback, ke
         param_space={"spec": tune.grid_search([s.to_json() for s in todo]), "checkpoint_dir": str(options.checkpoints()),
                      "keep_checkpoints": sorted(keep) if not options.keep_checkpoints else True},
         tune_config=tune.TuneConfig(max_concurrent_trials=options.max_concurrent or None, reuse_actors=True,
-                                    trial_name_creator=trial_label, trial_dirname_creator=trial_dirname),
+                                    trial_name_creator=trial_label, trial_dirname_creator=trial_dirname,
+                                    scheduler=GroupedScheduler(_early_stopping_rules())),
         run_config=tune.RunConfig(
             name=f"lore-bench-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",  # one per loop
             storage_path=str(results / "_ray"),

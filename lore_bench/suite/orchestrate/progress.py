@@ -16,7 +16,7 @@ from ...results.store import ResultsStore
 from ..spec import TrialSpec
 from .checkpoints import remove_partial_files
 from .faults import DiskFull, attempts_in, failure_cause, is_disk_full
-from .trainable import EPOCHS_KEY, ROWS_KEY
+from .trainable import EPOCHS_KEY, PARTIAL_ROWS_KEY, ROWS_KEY
 
 Printer = Callable[[str], None]
 
@@ -34,6 +34,7 @@ class StoreCallback(tune.Callback):
         self.running_specs: set[str] = set()  # spec trial_ids Tune is running now
         self.finished: set[str] = set()  # spec trial_ids recorded by this loop
         self.fatal: str | None = None  # set when the run must stop (a full disk)
+        self.partial: dict[str, list[dict]] = {}  # Tune trial id -> rows as of its last epoch (stoppable trials)
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.running.add(trial.trial_id)
@@ -47,10 +48,21 @@ class StoreCallback(tune.Callback):
                      f"({failure_cause(error)})")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        if PARTIAL_ROWS_KEY in result:
+            self.partial[trial.trial_id] = json.loads(result[PARTIAL_ROWS_KEY])
         if ROWS_KEY not in result:
             return
-        rows = json.loads(result[ROWS_KEY])
-        epochs = json.loads(result.get(EPOCHS_KEY) or "[]")
+        self.partial.pop(trial.trial_id, None)
+        self._store(trial, json.loads(result[ROWS_KEY]), json.loads(result.get(EPOCHS_KEY) or "[]"))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        """A trial its scheduler stopped early ends without its last report: its
+        rows as of the epoch it was stopped at are what is stored."""
+        rows = self.partial.pop(trial.trial_id, None)
+        if rows and rows[0]["trial_id"] not in self.finished:
+            self._store(trial, rows, [], note="ended by the scheduler")
+
+    def _store(self, trial, rows: list[dict], epochs: list[dict], note: str = "") -> None:
         self._write(rows, epochs)
         self.finished.add(rows[0]["trial_id"])
         statuses = {r.get("status") for r in rows}
@@ -60,8 +72,10 @@ class StoreCallback(tune.Callback):
         else:
             self.summary.diverged += 1
         self.summary.trial_seconds += sum((r.get("train_seconds") or 0) + (r.get("eval_seconds") or 0) for r in rows)
-        top1 = rows[-1].get("top1")
-        self._finished(trial, f"{trial_label(trial)}: " + (f"top-1 {top1:.1f}%" if top1 is not None else rows[-1].get("status", "")))
+        top1, val = rows[-1].get("top1"), rows[-1].get("val_top1")
+        what = (f"top-1 {top1:.1f}%" if top1 is not None else f"validation {val:.1f}%" if val is not None
+                else rows[-1].get("status", ""))
+        self._finished(trial, f"{trial_label(trial)}: {what}" + (f" ({note})" if note else ""))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         spec = TrialSpec.from_json(trial.config["spec"])

@@ -17,6 +17,8 @@ from .checkpoints import discard
 
 ROWS_KEY = "lore_rows"
 EPOCHS_KEY = "lore_epochs"
+#: A stoppable trial's rows as of this epoch: stored if its scheduler stops it here.
+PARTIAL_ROWS_KEY = "lore_partial_rows"
 
 
 def lore_trainable(config: dict) -> None:
@@ -24,8 +26,12 @@ def lore_trainable(config: dict) -> None:
 
     def on_epoch(record: dict) -> None:
         # Progress for the dashboard and the driver's ETA; not the stored result.
-        tune.report({"epoch": record["epoch"], "epochs_total": record["epochs_total"],
-                     "train_loss": record["train_loss"], "train_acc": record["train_acc"]})
+        metrics = {"epoch": record["epoch"], "epochs_total": record["epochs_total"],
+                   "train_loss": record["train_loss"], "train_acc": record["train_acc"]}
+        if "val_top1" in record:  # a search trial: the score its scheduler decides on
+            metrics["val_top1"] = record["val_top1"]
+            metrics[PARTIAL_ROWS_KEY] = json.dumps(record.get("partial_rows") or [], default=str)
+        tune.report(metrics)
 
     keep = config.get("keep_checkpoints")
     kept = keep is True or spec.trial_id in (keep or ())

@@ -4,4 +4,4 @@ Each module registers one :class:`Protocol` (its ``Config``, ``expand`` and
 ``run``); third parties use the entry-point group ``lore_bench.protocols`` or a
 ``plugin:`` path in the suite's ``protocol:`` section.
 """
-from .base import PROTOCOLS, Protocol, ProtocolInputs, register_protocol, resolve_protocol  # noqa: F401
+from .base import PROTOCOLS, EarlyStopping, Protocol, ProtocolInputs, register_protocol, resolve_protocol  # noqa: F401

@@ -36,6 +36,23 @@ class ProtocolInputs:
     keep_checkpoint: bool = True
 
 
+@dataclass(frozen=True)
+class EarlyStopping:
+    """How the orchestrator may stop a trial early (a search trial of the tuned
+    protocol): trials with the same ``group`` compete under one scheduler
+    (``tune.schedulers``: asha | median_stopping | fifo) on ``metric`` (higher is
+    better), reported once per epoch (``time_attr``). Plain data: protocols name
+    a scheduler, only ``suite/orchestrate`` builds it."""
+
+    group: str
+    scheduler: str = "asha"
+    metric: str = "val_top1"
+    max_t: int = 10
+    grace_period: int = 1
+    reduction_factor: int = 2
+    time_attr: str = "epoch"
+
+
 class Protocol:
     """Base class of every protocol (built-in or plugin)."""
 
@@ -68,6 +85,11 @@ class Protocol:
     def dependencies(cls, spec: TrialSpec) -> list[TrialSpec]:
         """Trials that must be stored (with their checkpoint) before ``spec`` runs."""
         return []
+
+    @classmethod
+    def early_stopping(cls, spec: TrialSpec) -> EarlyStopping | None:
+        """The scheduler ``spec`` runs under, if it may be stopped early (default: never)."""
+        return None
 
     @classmethod
     def run(cls, inputs: ProtocolInputs):

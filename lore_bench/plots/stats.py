@@ -1,0 +1,160 @@
+"""Which differences are real: confidence intervals, paired tests, ranks (docs/statistics.md).
+
+- A cell's 95 % CI (:func:`cell_interval`): a two-level percentile bootstrap —
+  resample the seeds, then the test images (the same image draw for every
+  seed: each trial of a dataset is scored on the same images), over the
+  per-image correctness every row stores (``test_correct``). Rows written
+  before that column existed fall back to seeds + a binomial draw of each
+  seed's correct count (documented as such in the table notes).
+- Two methods in one cell (:func:`paired_difference`): the same bootstrap of
+  the difference (paired by seed and image); "significant" when its 95 %
+  interval excludes 0.
+- Two methods over many cells: ``scipy.stats.wilcoxon`` on the paired per-seed
+  accuracies over datasets x shots x seeds.
+- Across datasets: ``scipy.stats.friedmanchisquare`` and the Nemenyi critical
+  difference CD = q_alpha sqrt(k (k + 1) / (6 N)) (Demšar 2006, JMLR 7, Sec.
+  3.2.2), q_alpha = the studentized range quantile / sqrt(2), which reproduces
+  Demšar's Table 5(a) (tested).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..results.correctness import unpack_correct as _unpack
+
+ALPHA = 0.05
+N_BOOT = 2000
+
+#: Demšar (2006), Table 5(a): two-tailed Nemenyi q_0.05 for k = 2..10 classifiers.
+DEMSAR_Q05 = {2: 1.960, 3: 2.343, 4: 2.569, 5: 2.728, 6: 2.850, 7: 2.949, 8: 3.031, 9: 3.102, 10: 3.164}
+
+
+def correctness(rows: pd.DataFrame) -> np.ndarray | None:
+    """[seeds, images] correctness of a cell's rows (one per seed, sorted), or
+    None when a row lacks it or the rows were scored on different image counts."""
+    if "test_correct" not in rows or rows["test_correct"].isna().any():
+        return None
+    counts = rows["num_eval"].astype(int).unique()
+    if len(counts) != 1:
+        return None
+    return np.stack([_unpack(t, int(counts[0])) for t in rows.sort_values("seed")["test_correct"]])
+
+
+def _bootstrap_means(matrix: np.ndarray, rng: np.random.Generator, n_boot: int, chunk: int = 250) -> np.ndarray:
+    """Bootstrap draws of the mean of ``matrix`` [seeds, images]: each draw
+    resamples the seeds and (one draw for all seeds, as they share the images)
+    the images, both with replacement."""
+    s, n = matrix.shape
+    values = matrix.astype(float)
+    out = []
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=b) / n  # image draw as counts
+        per_seed = weights @ values.T  # [b, seeds]: each seed's accuracy on the drawn images
+        seeds = rng.integers(0, s, size=(b, s))
+        out.append(np.take_along_axis(per_seed, seeds, axis=1).mean(axis=1))
+    return 100.0 * np.concatenate(out)
+
+
+def _binomial_means(rows: pd.DataFrame, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+    p = rows["top1"].to_numpy(float) / 100.0
+    n = rows["num_eval"].fillna(0).to_numpy(int).clip(min=1)
+    seeds = rng.integers(0, len(p), size=(n_boot, len(p)))
+    draws = rng.binomial(n[seeds], p[seeds]) / n[seeds]
+    return 100.0 * draws.mean(axis=1)
+
+
+@dataclass
+class Interval:
+    mean: float
+    low: float
+    high: float
+    method: str  # "images+seeds" | "binomial+seeds"
+
+
+def cell_draws(rows: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Bootstrap draws of a cell's mean top-1 (its rows: one per seed) and how they were drawn."""
+    rng = np.random.default_rng(seed)
+    matrix = correctness(rows)
+    if matrix is not None:
+        return _bootstrap_means(matrix, rng, n_boot), "images+seeds"
+    return _binomial_means(rows, rng, n_boot), "binomial+seeds"
+
+
+def interval_of(mean: float, draws: np.ndarray, how: str) -> Interval:
+    low, high = np.percentile(draws, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
+    return Interval(float(mean), float(low), float(high), how)
+
+
+def cell_interval(rows: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> Interval:
+    """Mean top-1 of a cell with a 95 % bootstrap interval."""
+    draws, how = cell_draws(rows, n_boot, seed)
+    return interval_of(float(rows["top1"].mean()), draws, how)
+
+
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> tuple[float, bool]:
+    """(mean top-1 of a minus b, whether the difference is significant at 5 %):
+    a bootstrap of the difference paired by seed and image where both cells
+    hold per-image correctness on the same seeds and images, else unpaired."""
+    rng = np.random.default_rng(seed)
+    ma, mb = correctness(a), correctness(b)
+    same_seeds = sorted(a["seed"]) == sorted(b["seed"])
+    if ma is not None and mb is not None and ma.shape == mb.shape and same_seeds:
+        draws = _bootstrap_means(ma.astype(np.int8) - mb.astype(np.int8), rng, n_boot)
+    else:
+        da = _bootstrap_means(ma, rng, n_boot) if ma is not None else _binomial_means(a, rng, n_boot)
+        db = _bootstrap_means(mb, rng, n_boot) if mb is not None else _binomial_means(b, rng, n_boot)
+        draws = da - db
+    low, high = np.percentile(draws, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
+    return float(a["top1"].mean() - b["top1"].mean()), bool(low > 0 or high < 0)
+
+
+def wilcoxon_p(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p of paired samples (1.0 when every pair ties)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) == 0 or np.allclose(x, y):
+        return 1.0
+    return float(stats.wilcoxon(x, y, zero_method="zsplit").pvalue)
+
+
+def nemenyi_q(k: int, alpha: float = ALPHA) -> float:
+    """Nemenyi's q_alpha for k classifiers: the studentized range quantile / sqrt 2."""
+    return float(stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2))
+
+
+@dataclass
+class Ranking:
+    mean_ranks: pd.Series  # method -> average rank (1 = best)
+    n_blocks: int
+    statistic: float | None  # Friedman chi-square
+    p_value: float | None
+    cd: float | None  # Nemenyi critical difference of average ranks
+
+
+def friedman_nemenyi(scores: pd.DataFrame) -> Ranking:
+    """``scores``: blocks (rows: datasets x shots) x methods (columns), complete.
+    Ranks within each block (ties share the average rank; higher top-1 = rank 1)."""
+    scores = scores.dropna()
+    k, n = scores.shape[1], scores.shape[0]
+    ranks = scores.rank(axis=1, ascending=False, method="average")
+    mean_ranks = ranks.mean().sort_values()
+    if k < 3 or n < 2:
+        return Ranking(mean_ranks, n, None, None, None)
+    stat, p = stats.friedmanchisquare(*[scores[c].to_numpy() for c in scores.columns])
+    cd = nemenyi_q(k) * math.sqrt(k * (k + 1) / (6.0 * n))
+    return Ranking(mean_ranks, n, float(stat), float(p), float(cd))
+
+
+def pareto_front(points: dict[str, tuple[float, float]]) -> set[str]:
+    """Names of the points no other point beats on both cost (lower) and accuracy (higher)."""
+    front = set()
+    for name, (cost, acc) in points.items():
+        dominated = any(c <= cost and a >= acc and (c < cost or a > acc) for o, (c, a) in points.items() if o != name)
+        if not dominated:
+            front.add(name)
+    return front

@@ -1,0 +1,227 @@
+"""Which differences are real (plots/stats.py, docs/statistics.md): per
+protocol and shot count, every cell with its 95 % bootstrap interval and
+best / second-best marks that say when they are not significant; the
+win/tie/loss matrix; pairwise Wilcoxon p-values; Friedman ranks with the
+Nemenyi critical difference."""
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from .. import stats
+from ..aggregate import MISSING, PAPER_DATASETS, PAPER_METHODS, ordered
+from .builder import REPORT_TABLES, ReportTable
+from .cells import Cell, Table, mark_best, slug
+
+PROTOCOLS = {"few_shot": "recipe", "tuned": "tuned"}
+NOT_SIGNIFICANT = "†"
+
+
+class Grid:
+    """The ok rows of one (backbone, shots, protocol): methods x datasets, seeds inside."""
+
+    def __init__(self, ok: pd.DataFrame, backbone: str, shots: int, protocol: str):
+        sel = ok[(ok["backbone"] == backbone) & (ok["shots"] == shots) & (ok["protocol"] == protocol)
+                 & (ok["stage"] == "main")]
+        self.rows = sel
+        self.datasets = ordered(sel["dataset"], PAPER_DATASETS)
+        self.methods = ordered(sel["method"], PAPER_METHODS)
+        self.cells = {k: g for k, g in sel.groupby(["method", "dataset"])}
+        self._draws: dict = {}
+
+    def draws(self, method: str, dataset: str):
+        if (method, dataset) not in self._draws:
+            self._draws[(method, dataset)] = stats.cell_draws(self.cells[(method, dataset)])
+        return self._draws[(method, dataset)]
+
+    def complete(self) -> list[str]:
+        return [m for m in self.methods if all((m, d) in self.cells for d in self.datasets)]
+
+    def seed_scores(self, method: str) -> pd.Series:
+        """Top-1 per (dataset, seed) of a method (the pairs of a Wilcoxon test)."""
+        r = self.rows[self.rows["method"] == method]
+        return r.groupby(["dataset", "seed"])["top1"].mean()
+
+    def block_scores(self) -> pd.DataFrame:
+        """Datasets (blocks) x methods of seed-mean top-1, complete methods only."""
+        m = self.complete()
+        return self.rows[self.rows["method"].isin(m)].pivot_table(index="dataset", columns="method",
+                                                                  values="top1", aggfunc="mean")[m]
+
+
+def grids(ok: pd.DataFrame) -> list[Grid]:
+    out = []
+    for protocol in PROTOCOLS:
+        p = ok[(ok["protocol"] == protocol) & (ok["stage"] == "main")]
+        for backbone, shots in sorted({(b, int(k)) for b, k in zip(p["backbone"], p["shots"])}):
+            g = Grid(ok, backbone, shots, protocol)
+            if len(g.methods) >= 2:
+                out.append(g)
+    return out
+
+
+def _name(g: Grid, what: str) -> str:
+    return f"{what}_{PROTOCOLS[g.rows['protocol'].iloc[0]]}_{slug(g.rows['backbone'].iloc[0])}_{int(g.rows['shots'].iloc[0])}shot"
+
+
+def _label(g: Grid) -> str:
+    r = g.rows.iloc[0]
+    return f"{PROTOCOLS[r['protocol']]} · {int(r['shots'])} shots · backbone {r['backbone']}"
+
+
+def wilcoxon(g: Grid, a: str, b: str) -> float:
+    x, y = g.seed_scores(a), g.seed_scores(b)
+    common = x.index.intersection(y.index)
+    return stats.wilcoxon_p(x[common].to_numpy(), y[common].to_numpy())
+
+
+def interval_table(g: Grid) -> Table:
+    complete = g.complete()
+    header = ["Method", *g.datasets, "Average"]
+    rows, records, how_used = [], [], set()
+    for m in g.methods:
+        row = [Cell(m)]
+        for d in g.datasets:
+            if (m, d) not in g.cells:
+                row.append(Cell(MISSING))
+                continue
+            draws, how = g.draws(m, d)
+            how_used.add(how)
+            iv = stats.interval_of(g.cells[(m, d)]["top1"].mean(), draws, how)
+            row.append(Cell(f"{iv.mean:.2f} [{iv.low:.1f}, {iv.high:.1f}]", iv.mean))
+            records.append({"method": m, "dataset": d, "mean": iv.mean, "low": iv.low, "high": iv.high,
+                            "n_seeds": len(g.cells[(m, d)]), "ci": how})
+        if m in complete:
+            draws = np.mean([g.draws(m, d)[0] for d in g.datasets], axis=0)
+            mean = float(np.mean([g.cells[(m, d)]["top1"].mean() for d in g.datasets]))
+            iv = stats.interval_of(mean, draws, "")
+            row.append(Cell(f"{iv.mean:.2f} [{iv.low:.1f}, {iv.high:.1f}]", iv.mean))
+            records.append({"method": m, "dataset": "Average", "mean": iv.mean, "low": iv.low, "high": iv.high})
+        else:
+            row.append(Cell(MISSING))
+        rows.append(row)
+    columns = list(range(1, len(header)))
+    mark_best(rows, columns)
+    _flag_not_significant(g, rows, columns)
+    return Table(
+        name=_name(g, "intervals"), title=f"Top-1 with 95 % confidence intervals · {_label(g)}",
+        header=header, rows=rows, data=pd.DataFrame(records), short=f"CIs {_label(g).split(' · backbone')[0]}",
+        notes=[f"Mean over seeds [95 % percentile bootstrap, {stats.N_BOOT} draws]: "
+               + ("seeds and test images resampled together (per-image correctness)" if how_used <= {"images+seeds"}
+                  else "seeds resampled; images by a binomial draw where per-image correctness is not stored")
+               + "; Average: the mean of the per-dataset draws.",
+               f"{NOT_SIGNIFICANT} on a best (second-best) mark: not significantly better than the next method "
+               "at 5 % (per dataset: the paired bootstrap interval of the difference contains 0; Average: "
+               "two-sided Wilcoxon signed-rank over datasets x seeds)."],
+    )
+
+
+def _flag_not_significant(g: Grid, rows: list[list[Cell]], columns: list[int]) -> None:
+    datasets = g.datasets + ["Average"]
+    for col in columns:
+        d = datasets[col - 1]
+        ranked = sorted((i for i in range(len(rows)) if rows[i][col].value is not None),
+                        key=lambda i: -rows[i][col].value)
+        for pos, i in enumerate(ranked[:2]):
+            if not rows[i][col].emph or pos + 1 >= len(ranked):
+                continue
+            a, b = g.methods[i], g.methods[ranked[pos + 1]]
+            if d == "Average":
+                significant = wilcoxon(g, a, b) < stats.ALPHA
+            else:
+                significant = stats.paired_difference(g.cells[(a, d)], g.cells[(b, d)])[1]
+            if not significant:
+                rows[i][col].text += f" {NOT_SIGNIFICANT}"
+
+
+def win_tie_loss(g: Grid) -> Table:
+    """Row method vs column method over the datasets: significant wins / ties / significant losses."""
+    methods = g.methods
+    outcome: dict[tuple[str, str], list[int]] = {}
+    for a, b in combinations(methods, 2):
+        w = t = l = 0
+        for d in g.datasets:
+            if (a, d) not in g.cells or (b, d) not in g.cells:
+                continue
+            diff, significant = stats.paired_difference(g.cells[(a, d)], g.cells[(b, d)])
+            if not significant:
+                t += 1
+            elif diff > 0:
+                w += 1
+            else:
+                l += 1
+        outcome[(a, b)], outcome[(b, a)] = [w, t, l], [l, t, w]
+    rows, records = [], []
+    for a in methods:
+        row = [Cell(a)]
+        for b in methods:
+            if a == b:
+                row.append(Cell("·"))
+                continue
+            w, t, l = outcome[(a, b)]
+            row.append(Cell(f"{w}/{t}/{l}"))
+            records.append({"method": a, "versus": b, "wins": w, "ties": t, "losses": l,
+                            "wilcoxon_p": wilcoxon(g, a, b)})
+        rows.append(row)
+    return Table(name=_name(g, "win_tie_loss"), title=f"Win / tie / loss over datasets · {_label(g)}",
+                 header=["Method vs", *methods], rows=rows, data=pd.DataFrame(records),
+                 short=f"W/T/L {_label(g).split(' · backbone')[0]}",
+                 notes=["Row method against column method, over the datasets: a win or a loss only when the paired "
+                        "bootstrap 95 % interval of the difference (seeds and test images) excludes 0, else a tie. "
+                        "The CSV adds each pair's two-sided Wilcoxon signed-rank p over datasets x seeds."])
+
+
+def wilcoxon_table(g: Grid) -> Table:
+    methods = g.methods
+    rows = []
+    for a in methods:
+        rows.append([Cell(a)] + [Cell("·" if a == b else f"{wilcoxon(g, a, b):.3f}") for b in methods])
+    n = len(g.rows.groupby(["dataset", "seed"]))
+    return Table(name=_name(g, "wilcoxon"), title=f"Paired Wilcoxon signed-rank p-values · {_label(g)}",
+                 header=["p", *methods], rows=rows, data=pd.DataFrame(
+                     [{"method": a, "versus": b, "p": wilcoxon(g, a, b)} for a in methods for b in methods if a != b]),
+                 short=f"Wilcoxon {_label(g).split(' · backbone')[0]}",
+                 notes=[f"scipy.stats.wilcoxon (two-sided, zero differences split) on the per-seed top-1 paired over "
+                        f"datasets x seeds ({n} pairs at most). With fewer than 6 pairs no p can fall below 0.05: "
+                        "more seeds or datasets are needed before a difference can be called significant."])
+
+
+def ranking_table(g: Grid) -> Table | None:
+    scores = g.block_scores()
+    if scores.shape[1] < 2 or scores.shape[0] < 1:
+        return None
+    r = stats.friedman_nemenyi(scores)
+    rows = [[Cell(m), Cell(f"{rank:.2f}", -rank)] for m, rank in r.mean_ranks.items()]
+    mark_best(rows, [1])
+    if r.cd is not None:
+        verdict = (f"Friedman χ² = {r.statistic:.2f}, p = {r.p_value:.3g} over {r.n_blocks} datasets; Nemenyi "
+                   f"critical difference at 5 %: {r.cd:.2f} (Demšar 2006): methods whose average ranks differ by "
+                   "less are not significantly different.")
+    else:
+        verdict = f"Friedman test needs at least 3 methods and 2 datasets (here {scores.shape[1]} and {r.n_blocks})."
+    return Table(name=_name(g, "ranks"), title=f"Average rank over datasets (Friedman / Nemenyi) · {_label(g)}",
+                 header=["Method", "Average rank"], rows=rows,
+                 data=pd.DataFrame({"method": r.mean_ranks.index, "mean_rank": r.mean_ranks.values,
+                                    "friedman_chi2": r.statistic, "friedman_p": r.p_value, "cd": r.cd,
+                                    "n_datasets": r.n_blocks}),
+                 short=f"Ranks {_label(g).split(' · backbone')[0]}",
+                 notes=["Rank 1 = best top-1 (seed mean) on a dataset, ties share the average rank; only methods with "
+                        "every dataset.", verdict])
+
+
+@REPORT_TABLES.register()
+class SignificanceTables(ReportTable):
+    name = "significance"
+    title = "Confidence intervals, significance of best marks, win/tie/loss, Wilcoxon, Friedman/Nemenyi ranks"
+    order = 16
+    kind = "paper"
+
+    def build(self, rows: pd.DataFrame, ok: pd.DataFrame) -> list[Table]:
+        out = []
+        for g in grids(ok):
+            out += [interval_table(g), win_tie_loss(g), wilcoxon_table(g)]
+            if (ranks := ranking_table(g)) is not None:
+                out.append(ranks)
+        return out

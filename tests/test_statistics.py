@@ -1,0 +1,116 @@
+"""The report's statistics: intervals, paired tests, Friedman / Nemenyi, the
+tables and figures built on them (plots/stats.py, tables/significance.py, tables/tuned.py)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lore_bench.plots import stats
+from lore_bench.plots.aggregate import normalise, ok_rows
+from lore_bench.plots.stat_figures import critical_difference, pareto
+from lore_bench.plots.tables import REPORT_TABLES
+from lore_bench.plots.tables.significance import SignificanceTables
+from lore_bench.plots.tables.tuned import TunedVsRecipe
+from lore_bench.results.correctness import pack_correct
+
+
+def test_nemenyi_q_reproduces_demsar_table_5a():
+    for k, q in stats.DEMSAR_Q05.items():
+        assert stats.nemenyi_q(k) == pytest.approx(q, abs=2e-3)
+
+
+def test_critical_difference_of_demsars_example():
+    # Demšar 2006, Sec. 3.2.2: k = 4 classifiers, N = 14 data sets -> CD = 1.25
+    rng = np.random.default_rng(0)
+    scores = pd.DataFrame(rng.random((14, 4)), columns=list("abcd"))
+    r = stats.friedman_nemenyi(scores)
+    assert r.cd == pytest.approx(1.25, abs=0.01) and 0 <= r.p_value <= 1 and r.n_blocks == 14
+
+
+def _cell(acc: list[float], n: int = 400, seed: int = 0, bits: bool = True) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s, a in enumerate(acc):
+        correct = rng.random(n) < a
+        rows.append({"seed": s + 1, "top1": 100 * correct.mean(), "num_eval": n,
+                     "test_correct": pack_correct(correct) if bits else None})
+    return pd.DataFrame(rows)
+
+
+def test_cell_interval_covers_the_mean_and_narrows_with_more_images():
+    small = stats.cell_interval(_cell([0.7, 0.7], n=100))
+    large = stats.cell_interval(_cell([0.7, 0.7], n=4000))
+    assert small.low < small.mean < small.high and small.method == "images+seeds"
+    assert (large.high - large.low) < (small.high - small.low) / 3
+    old = stats.cell_interval(_cell([0.7, 0.72], n=400, bits=False))  # rows without per-image correctness
+    assert old.method == "binomial+seeds" and old.low < old.mean < old.high
+
+
+def test_paired_difference_separates_real_gaps_from_noise():
+    a = _cell([0.8, 0.8], seed=1)
+    assert stats.paired_difference(a, a)[1] is False
+    diff, significant = stats.paired_difference(a, _cell([0.5, 0.5], seed=2))
+    assert significant and diff > 20
+
+
+def test_wilcoxon_and_pareto():
+    assert stats.wilcoxon_p([1, 2, 3], [1, 2, 3]) == 1.0
+    assert stats.wilcoxon_p(np.arange(10) + 5.0, np.arange(10) * 0.5) < 0.01
+    front = stats.pareto_front({"cheap": (1, 50), "dear": (10, 80), "dominated": (10, 40)})
+    assert front == {"cheap", "dear"}
+
+
+def _rows() -> pd.DataFrame:
+    """Three methods x two datasets x two seeds, recipe and tuned; m_best is
+    clearly better, m_twin and m_twin2 are indistinguishable."""
+    rng = np.random.default_rng(3)
+    acc = {"m_best": (0.9, 0.92), "m_twin": (0.6, 0.65), "m_twin2": (0.6, 0.65)}
+    rows = []
+    for protocol in ("few_shot", "tuned"):
+        for method, (recipe, tuned) in acc.items():
+            for dataset in ("d1", "d2"):
+                for seed in (1, 2):
+                    a = recipe if protocol == "few_shot" else tuned
+                    correct = rng.random(300) < a
+                    rows.append({
+                        "trial_id": f"{protocol}-{method}-{dataset}-{seed}", "method": method, "dataset": dataset,
+                        "backbone": "bb", "protocol": protocol, "stage": "main", "eval_split": "test", "shots": 8,
+                        "seed": seed, "status": "ok", "top1": 100 * correct.mean(), "num_eval": 300,
+                        "test_correct": pack_correct(correct), "train_seconds": 2.0 if protocol == "few_shot" else 3.0,
+                        "search_seconds": 6.0 if protocol == "tuned" else None, "search_configs": 3,
+                        "search_epochs": 10, "val_top1": 70.0, "validation": "hold-out 2 of the 8 training shots per class",
+                        "tuned_config": json.dumps({"lr": 0.01}), "total_params": 10, "trainable_params": 1,
+                        "spec_json": json.dumps({"protocol_config": {"configs": 3, "max_epochs": 4}}),
+                        "metrics_json": None, "error": None, "per_class_acc": None})
+    return normalise(pd.DataFrame(rows))
+
+
+def test_report_tables_show_intervals_marks_and_recipe_vs_tuned():
+    rows = _rows()
+    assert {"significance", "tuned_vs_recipe"} <= set(REPORT_TABLES.names())  # in every `lore-bench report`
+    ok = ok_rows(rows)
+    tables = {t.name: t for t in SignificanceTables().build(rows, ok) + TunedVsRecipe().build(rows, ok)}
+    ci = tables["intervals_tuned_bb_8shot"]
+    cells = {r[0].text: r for r in ci.rows}
+    assert "[" in cells["m_best"][1].text and cells["m_best"][1].emph == "best"
+    assert "†" not in cells["m_best"][1].text  # a real gap: its best mark is significant
+    second = [r for r in ci.rows if r[1].emph == "second"][0][1]
+    assert second.text.endswith("†")  # the twins: second-best is not better than the third
+    wtl = tables["win_tie_loss_tuned_bb_8shot"].data.set_index(["method", "versus"])
+    assert wtl.loc[("m_best", "m_twin"), "wins"] == 2 and wtl.loc[("m_twin", "m_twin2"), "ties"] == 2
+    assert "friedman_p" in tables["ranks_tuned_bb_8shot"].data
+    gap = tables["tuned_vs_recipe_bb_8shot"].data.set_index("method")
+    assert gap.loc["m_best", "gap"] == pytest.approx(gap.loc["m_best", "tuned"] - gap.loc["m_best", "recipe"])
+    assert gap.loc["m_best", "rank_tuned"] == 1 and gap.loc["m_best", "search_configs"] == 3
+    assert "3 configurations x 4 epochs" in " ".join(tables["tuned_vs_recipe_bb_8shot"].notes)
+
+
+@pytest.mark.slow
+def test_statistics_figures_are_written(tmp_path):
+    ok = ok_rows(_rows())
+    colors = {m: "#123456" for m in ok["method"].unique()}
+    assert [p.suffix for p in critical_difference(ok, "bb", colors, tmp_path / "cd")] == [".png", ".pdf"]
+    assert [p.suffix for p in pareto(ok, "bb", colors, tmp_path / "pareto")] == [".png", ".pdf"]
