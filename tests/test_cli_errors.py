@@ -144,7 +144,7 @@ def test_only_errors_do_not_repeat_their_prefix(tmp_path):
     ("method=nonexistent", "valid method values here: bitfit, clip_adapter"),
     ("dataset=mnst", "did you mean 'mnist'"),
     ("shots=abc", "expected an integer"),
-    ("shots=abc", "1, 4, 16"),
+    ("shots=abc", "0, 1, 4, 8, 16"),
     ("method=coop,lorre", "did you mean 'lore'"),
     ("method=zeroshot_clip,shots=4", "no trial matches them all"),
     ("method=", "no value"),

@@ -88,7 +88,10 @@ def test_a_worker_killed_for_memory_is_an_actor_death_to_tune_not_an_abort():
     from ray.exceptions import OutOfMemoryError, RayActorError
 
     faults._installed = False
-    with mock.patch.object(RayActorManager, "_actor_task_failed", RayActorManager._actor_task_failed):
+    # ray.kill on the fake actor would start a local Ray in this process (Ray
+    # initialises itself on first use) that a later in-process run would reuse.
+    with mock.patch.object(RayActorManager, "_actor_task_failed", RayActorManager._actor_task_failed), \
+            mock.patch("ray.kill"):
         manager = RayActorManager(resource_manager=mock.MagicMock())
         actor, task, seen = _fake_actor_task()
         manager._live_actors_to_ray_actors_resources[actor] = (object(), mock.MagicMock())

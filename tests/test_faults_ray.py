@@ -75,6 +75,7 @@ def stored(results: Path):
     return df, dict(zip(df["method"], df["status"]))
 
 
+@pytest.mark.slow  # a minute or more of real Ray; CI runs it (-m slow)
 def test_faults_stay_inside_their_trial_and_a_rerun_does_only_what_is_missing(tmp_path):
     markers = tmp_path / "markers"
     faults = {"plain": "none", "raises": "raise", "nan": "nan", "flaky": "raise_once", "oom_killed": "kill_once",
@@ -212,6 +213,7 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
                           capture_output=True).returncode == 0
 
 
+@pytest.mark.slow  # a minute or more of real Ray; CI runs it (-m slow)
 def test_a_full_disk_ends_the_run_cleanly_and_a_rerun_finishes_it(tmp_path):
     disk = tmp_path / "disk"
     if not _mount_tmpfs(disk, "160k"):

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from fixtures.frozen_data import make_all
 from lore_bench.results.store import ResultsStore
 from lore_bench.suite.config import load_suite
@@ -46,6 +48,7 @@ def test_frozen_suite_expands_with_the_white_box_trial(tmp_path):
     assert all("white_box_spec" not in s.protocol_config for s in specs if s.method == "zeroshot_clip")
 
 
+@pytest.mark.slow  # a minute or more of real Ray; CI runs it (-m slow)
 def test_frozen_suite_runs_through_ray_into_the_store(tmp_path):
     root = tmp_path / "data"
     make_all(root)

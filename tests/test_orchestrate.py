@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 
 from conftest import TESTS_DIR
 from lore_bench.results.store import ResultsStore
@@ -67,6 +68,7 @@ def test_suite_runs_through_ray_into_parquet_and_rerun_skips(tmp_path):
     assert len(ResultsStore(results).trials(all_versions=True)) == 5
 
 
+@pytest.mark.slow  # a minute or more of real Ray; CI runs it (-m slow)
 def test_sigkill_of_the_driver_loses_and_duplicates_nothing(tmp_path):
     suite = tmp_path / "suite.yaml"
     suite.write_text(SUITE.replace("shots: [1, 2], seeds: [1]", "shots: [1, 2, 4], seeds: [1, 2]")
