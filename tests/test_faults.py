@@ -146,8 +146,7 @@ def test_a_checkpoint_torn_by_a_full_disk_leaves_nothing(tmp_path, monkeypatch):
     ckpt.save("main", {"epoch": 0})
 
     def full_disk(obj, where, *a, **k):
-        with open(where, "wb") as fh:
-            fh.write(b"torn")
+        where.write(b"torn")  # half a file, then the disk is full
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", full_disk)

@@ -68,6 +68,22 @@ class CheckpointRoot:
         raise NotImplementedError
 
 
+def save_whole(obj, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename it over ``path``: a reader
+    sees the old file or the new one. Through a Python file object, so a full
+    disk is the OSError ENOSPC it is (torch's own file writer reports it as an
+    opaque RuntimeError, "unexpected pos", which would read as a trial's bug);
+    nothing partial is left behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 class Cadence:
     """When a trial's checkpoint is due: at most every ``every_s`` seconds, and
     after a stage's last epoch only when it is kept (``keep_final``)."""
@@ -101,14 +117,7 @@ class StageCheckpoint(Cadence):
 
     def save(self, stage: str, state: dict) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.path(stage)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a full disk (or a kill signal we can catch) leaves no partial file
-            raise
+        save_whole(state, self.path(stage))
         self._saved()
 
     def load(self, stage: str) -> dict | None:

@@ -30,6 +30,7 @@ from ...backbones import BackboneChangedError, changes_since_build, weights_dige
 from ...backbones.base import Backbone
 from ...benchmarks.base import ImageSplit
 from ...benchmarks.image_cache import content_fingerprint
+from .checkpoint import save_whole
 from .data import build_transform, loader, transform_key
 
 #: Bump when what a cached file holds, or how its key is made, changes.
@@ -120,9 +121,7 @@ def _cached(key: str | None, n: int, compute: Callable[[], torch.Tensor], backbo
                                        "); its features are not cached")
         if use_disk:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            torch.save(feats, tmp)
-            os.replace(tmp, path)
+            save_whole(feats, path)
     _MEMORY[key] = feats
     while len(_MEMORY) > _MEMORY_ITEMS:
         _MEMORY.popitem(last=False)
