@@ -21,7 +21,6 @@ from pathlib import Path
 from .errors import DataError, UserError, did_you_mean
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
-SUITES_DIR = Path(__file__).resolve().parent / "suites"  # the paper's suites, shipped as package data
 
 EPILOG = """examples:
   lore-bench run suite.yaml                      embedded default: offline, CPU, minutes
@@ -238,12 +237,10 @@ def suite_path(name_or_path: str) -> Path:
 
 def _load(args):
     from .suite.config import load_suite_tree
-    from .suite.expand import apply_only, expand, expansion_notes, parse_only
+    from .suite.expand import apply_only, expand_all, expansion_notes, parse_only
 
     suites = load_suite_tree(suite_path(args.suite), args.overrides)
-    specs = [spec for suite in suites for spec in expand(suite)]
-    if len(suites) > 1:
-        specs = list({s.trial_id: s for s in specs}.values())  # one trial once, whichever suite asked first
+    specs = expand_all(suites)
     for suite in suites:
         for note in expansion_notes(suite):  # e.g. methods a protocol cannot score, skipped
             print(f"note: {note}", file=sys.stderr)
@@ -407,7 +404,9 @@ def _ls(args) -> int:
             note = "" if cls.selectable else " (assigned by the expansion)"
             print(f"{name:22s} {doc[0] if doc else ''}{note}")
     else:
-        for path in sorted(SUITES_DIR.glob("*.yaml")):
+        from .suite.config import SHIPPED_SUITES
+
+        for path in sorted(SHIPPED_SUITES.glob("*.yaml")):
             print(f"{path.stem:28s} {path}")
         for path in sorted(Path.cwd().glob("suite*.yaml")):
             print(f"{'(this folder)':28s} {path}")

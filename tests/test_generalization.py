@@ -169,7 +169,7 @@ def test_report_tables_compute_hm_compare_with_published_and_mark_not_applicable
     ("domain_generalization_vitb16.yaml", 11 * 3 + 1, 12),
 ])
 def test_paper_sized_suites_expand(file, trials, methods):
-    from lore_bench.cli import SUITES_DIR
+    from lore_bench.suite.config import SHIPPED_SUITES as SUITES_DIR
 
     specs = expand(load_suite(SUITES_DIR / file))
     assert len(specs) == trials and len({s.method for s in specs}) == methods

@@ -6,7 +6,7 @@ import pytest
 from lore_bench.suite.config import load_suite
 from lore_bench.suite.expand import expand
 
-from lore_bench.cli import SUITES_DIR as SUITES  # noqa: E402
+from lore_bench.suite.config import SHIPPED_SUITES as SUITES  # noqa: E402
 PAPER_12 = {"flowers102", "stanford_cars", "fgvc_aircraft", "stanford_dogs", "cifar10", "cifar100", "dtd",
             "imagenet", "eurosat", "resisc45", "ucf101", "patternnet"}
 

@@ -32,6 +32,12 @@ def expansion_notes(suite: Suite) -> list[str]:
     return list(resolve_protocol(suite.protocol, suite.protocol_plugin).notes(suite))
 
 
+def expand_all(suites: list[Suite]) -> list[TrialSpec]:
+    """The trials of a suite and the suites it includes, each trial once (as the
+    first suite that asks for it expands it)."""
+    return _dedupe(spec for suite in suites for spec in expand(suite))
+
+
 def _dedupe(specs: Iterable[TrialSpec]) -> list[TrialSpec]:
     seen: dict[str, TrialSpec] = {}
     for s in specs:

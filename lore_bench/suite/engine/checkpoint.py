@@ -74,10 +74,15 @@ def save_whole(obj, path: Path) -> None:
     disk is the OSError ENOSPC it is (torch's own file writer reports it as an
     opaque RuntimeError, "unexpected pos", which would read as a trial's bug);
     nothing partial is left behind."""
+    _replace_whole(path, lambda fh: torch.save(obj, fh))
+
+
+def _replace_whole(path: Path, write) -> None:
+    """``write(fh)`` into a temporary file beside ``path``, then rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
+            write(fh)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -160,13 +165,7 @@ class LocalRoot(CheckpointRoot):
     def put_bytes(self, trial_id: str, name: str, data: bytes) -> None:
         path = self.path / trial_id / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        _replace_whole(path, lambda fh: fh.write(data))
 
     def get_bytes(self, trial_id: str, name: str) -> bytes | None:
         path = self.path / trial_id / name
