@@ -1,8 +1,9 @@
 """What lore-bench keeps under its cache folder, and removing what is no longer used.
 
-Two caches live there (``$LORE_BENCH_CACHE``, default ``~/.cache/lore_bench``):
-``images/<entry>/`` (decoded, resized pixels, ``benchmarks/image_cache.py``) and
-``features/<key>.pt`` (frozen-tower features, ``suite/engine/feature_cache.py``).
+Three caches live there (``$LORE_BENCH_CACHE``, default ``~/.cache/lore_bench``):
+``images/<entry>/`` (decoded, resized pixels, ``benchmarks/image_cache.py``),
+``features/<key>.pt`` (frozen-tower features, ``suite/engine/feature_cache.py``)
+and ``pools/<name>-<key>.npz`` (the embedded datasets' arrays, ``benchmarks/pool_cache.py``).
 Their keys change whenever what they hold would (weights, data, format version),
 so an old entry is never read again, but it is not removed either: ``lore-bench
 cache prune`` drops entries unused for N days. Each cache touches an entry's
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CACHE_ENV = "LORE_BENCH_CACHE"
-KINDS = ("images", "features")
+KINDS = ("images", "features", "pools")
 
 
 def cache_base() -> Path:
@@ -47,7 +48,7 @@ def _size(path: Path) -> int:
 
 
 def entries(base: Path | None = None) -> list[Entry]:
-    """Every finished entry of both caches (temp files and lock files excluded)."""
+    """Every finished entry of the caches (temp files and lock files excluded)."""
     base = base or cache_base()
     out = []
     for kind in KINDS:

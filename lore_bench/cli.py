@@ -325,6 +325,8 @@ def _run(args) -> int:
         print(f"{'stopped after' if summary.fatal else 'finished in'} {summary.wall_seconds:.0f}s: {summary.ok} ok, {summary.diverged} diverged, "
               f"{summary.failed} failed, {summary.skipped} skipped (already stored); the trials' own "
               f"train + eval time sums to {summary.trial_seconds:.0f}s")
+        if summary.ok + summary.diverged:
+            print(summary.timeline.summary_line())
     for error in summary.errors:
         print(f"  failed: {error}", file=sys.stderr)
     for status, n in summary.left_as_stored.items():

@@ -42,7 +42,7 @@ def through_ray(specs, cpus: int) -> dict:
     own = float((df["train_seconds"].fillna(0) + df["eval_seconds"].fillna(0)).sum())
     workers = min(cpus, len(specs))
     return {"wall": wall, "own": own, "workers": workers, "ideal": own / workers, "ok": summary.ok,
-            "ray_wall": summary.wall_seconds}
+            "ray_wall": summary.wall_seconds, "split": summary.timeline.summary_line()}
 
 
 def in_process(specs) -> dict:
@@ -70,6 +70,7 @@ def main(argv=None) -> None:
     ray = through_ray(specs, args.cpus)
     print(f"through Ray ({ray['workers']} workers): wall {ray['wall']:.1f}s; trials' own train+eval "
           f"{ray['own']:.1f}s; ideal {ray['ideal']:.1f}s; wall/ideal {ray['wall'] / ray['ideal']:.2f}", flush=True)
+    print(f"  inside run_suite: {ray['split']}", flush=True)
     if not args.no_serial:
         serial = in_process(specs)
         print(f"in this process without Ray (1 worker): wall {serial['wall']:.1f}s; own {serial['own']:.1f}s; "

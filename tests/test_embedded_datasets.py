@@ -51,6 +51,24 @@ def test_digits_are_bright_on_black_and_upsampled():
     assert img[0, 0].max() < 64 and img.max() > 128  # dark border, bright ink
 
 
+def test_digits_read_without_sklearn_equal_its_loader():
+    """The digits come from scikit-learn's shipped file without importing
+    scikit-learn (a second per Ray worker); they must be what load_digits gives."""
+    from sklearn.datasets import load_digits
+
+    from lore_bench.benchmarks.datasets.sklearn_digits import raw_digits, shipped_digits_file
+
+    assert shipped_digits_file() is not None  # else the fast path is never taken
+    images, target = raw_digits()
+    reference = load_digits()
+    np.testing.assert_array_equal(images, reference.images)
+    np.testing.assert_array_equal(target, reference.target)
+    probe = ("import sys; from lore_bench.benchmarks.datasets.sklearn_digits import raw_digits; raw_digits(); "
+             "print('sklearn' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+
+
 _SPLIT_SCRIPT = (
     "import json; from lore_bench.benchmarks import get_dataset;"
     "import sys; names = sys.argv[1:];"

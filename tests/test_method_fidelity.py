@@ -15,7 +15,6 @@ from lore_bench.methods import METHODS, PrepareContext, TaskInfo
 from lore_bench.methods._lore_kla import KnowledgeLocalityAttentionPaper
 from lore_bench.methods._prompting import template_classifier
 from lore_bench.methods.base import build_config
-from lore_bench.methods.lore import Lore
 
 
 @pytest.fixture(scope="module")

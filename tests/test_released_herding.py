@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lore_bench.benchmarks.sampling.difficulty import herding_order, select_easy, select_hard
+from lore_bench.benchmarks.sampling.difficulty import herding_order, select_hard
 from lore_bench.benchmarks.sampling.released_herding import (
     released_herding_ranks, select_easy_released, select_hard_released,
 )

@@ -56,6 +56,21 @@ def test_paired_difference_separates_real_gaps_from_noise():
     assert significant and diff > 20
 
 
+def test_shared_image_draws_equal_a_bootstrap_per_cell_and_per_pair():
+    """The report draws the images once per dataset and combines cells (linear
+    statistic); it must give the per-cell and per-pair bootstrap's numbers."""
+    cells = {name: _cell(acc, n=300, seed=i) for i, (name, acc) in
+             enumerate({"a": [0.7, 0.72, 0.69], "b": [0.71, 0.7, 0.7], "c": [0.5, 0.52, 0.55]}.items())}
+    matrices = {k: stats.correctness(v) for k, v in cells.items()}
+    shared = stats.shared_image_draws(matrices)
+    for k, rows in cells.items():
+        np.testing.assert_allclose(shared[k].means(), stats.cell_draws(rows)[0], rtol=0, atol=1e-9)
+    for x, y in [("a", "b"), ("a", "c"), ("c", "b")]:
+        expected = stats.paired_difference(cells[x], cells[y])[1]
+        assert stats.paired_from_shared(shared[x], shared[y]) is expected
+    assert stats.paired_from_shared(shared["a"], shared["c"]) and not stats.paired_from_shared(shared["a"], shared["b"])
+
+
 def test_wilcoxon_and_pareto():
     assert stats.wilcoxon_p([1, 2, 3], [1, 2, 3]) == 1.0
     assert stats.wilcoxon_p(np.arange(10) + 5.0, np.arange(10) * 0.5) < 0.01

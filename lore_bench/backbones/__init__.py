@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ..plugins import Registry, UnknownNameError, load_object
-from .activation import BackboneActivationError, check_activation, needs_quick_gelu
+from .activation import BackboneActivationError, check_activation, needs_quick_gelu  # noqa: F401 - re-exported
 from .base import Backbone, ImageTowerInfo, TextTower  # noqa: F401
 from .fingerprint import Fingerprint, fingerprint
 

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..base import DATASETS, Dataset, ImageSplit, array_split
+from ..pool_cache import cached_pool
 
 CANVAS, OUT = 64, 32  # drawn at 64 px, reduced to 32 px (anti-aliasing)
 PER_CLASS = {"train": 300, "test": 150}
@@ -93,6 +94,13 @@ def render(rng: np.random.Generator, kind: str) -> np.ndarray:
 
 @lru_cache(maxsize=2)
 def _generate(split: str) -> tuple[np.ndarray, np.ndarray]:
+    # Drawing takes ~1.5 s a split per process; the pixels depend on this module's code and Pillow's drawing.
+    import PIL
+
+    return cached_pool(f"locality-{split}", lambda: _draw(split), extra=(f"Pillow {PIL.__version__}",))
+
+
+def _draw(split: str) -> tuple[np.ndarray, np.ndarray]:
     n = PER_CLASS[split] * len(Locality.classnames)
     labels = np.arange(n) % len(Locality.classnames)
     images = np.stack([

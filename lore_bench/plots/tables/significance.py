@@ -30,19 +30,68 @@ class Grid:
         self.methods = ordered(sel["method"], PAPER_METHODS)
         self.cells = {k: g for k, g in sel.groupby(["method", "dataset"])}
         self._draws: dict = {}
+        # The tables below ask for the same pair many times (each direction, each
+        # table); every answer is a pure function of the cells, so it is kept.
+        by_method = dict(tuple(sel.groupby("method")))
+        self._scores = {m: r.groupby(["dataset", "seed"])["top1"].mean() for m, r in by_method.items()}
+        self._wilcoxon: dict[frozenset, float] = {}
+        self._paired: dict[tuple[str, str, str], tuple[float, bool]] = {}
+        self._correct: dict[tuple[str, str], np.ndarray | None] = {}
+        self._boot: dict[str, dict] = {}
 
     def draws(self, method: str, dataset: str):
         if (method, dataset) not in self._draws:
-            self._draws[(method, dataset)] = stats.cell_draws(self.cells[(method, dataset)])
+            shared = self._shared(dataset).get(method)
+            self._draws[(method, dataset)] = ((shared.means(), "images+seeds") if shared is not None
+                                              else stats.cell_draws(self.cells[(method, dataset)]))
         return self._draws[(method, dataset)]
+
+    def _shared(self, dataset: str) -> dict:
+        """The image bootstrap of every cell of ``dataset`` that stores per-image
+        correctness, drawn once for all of them (stats.shared_image_draws)."""
+        if dataset not in self._boot:
+            matrices = {m: self.correct(m, dataset) for m in self.methods if (m, dataset) in self.cells}
+            self._boot[dataset] = stats.shared_image_draws({m: x for m, x in matrices.items() if x is not None})
+        return self._boot[dataset]
 
     def complete(self) -> list[str]:
         return [m for m in self.methods if all((m, d) in self.cells for d in self.datasets)]
 
     def seed_scores(self, method: str) -> pd.Series:
         """Top-1 per (dataset, seed) of a method (the pairs of a Wilcoxon test)."""
-        r = self.rows[self.rows["method"] == method]
-        return r.groupby(["dataset", "seed"])["top1"].mean()
+        return self._scores[method]
+
+    def wilcoxon(self, a: str, b: str) -> float:
+        """Two-sided, so one p per unordered pair."""
+        key = frozenset((a, b))
+        if key not in self._wilcoxon:
+            x, y = self.seed_scores(a), self.seed_scores(b)
+            common = x.index.intersection(y.index)
+            self._wilcoxon[key] = stats.wilcoxon_p(x[common].to_numpy(), y[common].to_numpy())
+        return self._wilcoxon[key]
+
+    def correct(self, method: str, dataset: str) -> np.ndarray | None:
+        key = (method, dataset)
+        if key not in self._correct:
+            self._correct[key] = stats.correctness(self.cells[key])
+        return self._correct[key]
+
+    def paired(self, a: str, b: str, dataset: str) -> tuple[float, bool]:
+        """stats.paired_difference of two cells (seeded: the same answer every time),
+        from the dataset's shared image draws where both cells have them on the same seeds."""
+        key = (a, b, dataset)
+        if key in self._paired:
+            return self._paired[key]
+        ca, cb = self.cells[(a, dataset)], self.cells[(b, dataset)]
+        shared = self._shared(dataset)
+        sa, sb = shared.get(a), shared.get(b)
+        if sa is not None and sb is not None and sa.per_seed.shape == sb.per_seed.shape \
+                and sorted(ca["seed"]) == sorted(cb["seed"]):
+            result = (float(ca["top1"].mean() - cb["top1"].mean()), stats.paired_from_shared(sa, sb))
+        else:
+            result = stats.paired_difference(ca, cb, correct=(self.correct(a, dataset), self.correct(b, dataset)))
+        self._paired[key] = result
+        return result
 
     def block_scores(self) -> pd.DataFrame:
         """Datasets (blocks) x methods of seed-mean top-1, complete methods only."""
@@ -72,9 +121,7 @@ def _label(g: Grid) -> str:
 
 
 def wilcoxon(g: Grid, a: str, b: str) -> float:
-    x, y = g.seed_scores(a), g.seed_scores(b)
-    common = x.index.intersection(y.index)
-    return stats.wilcoxon_p(x[common].to_numpy(), y[common].to_numpy())
+    return g.wilcoxon(a, b)
 
 
 def interval_table(g: Grid) -> Table:
@@ -131,7 +178,7 @@ def _flag_not_significant(g: Grid, rows: list[list[Cell]], columns: list[int]) -
             if d == "Average":
                 significant = wilcoxon(g, a, b) < stats.ALPHA
             else:
-                significant = stats.paired_difference(g.cells[(a, d)], g.cells[(b, d)])[1]
+                significant = g.paired(a, b, d)[1]
             if not significant:
                 rows[i][col].text += f" {NOT_SIGNIFICANT}"
 
@@ -145,7 +192,7 @@ def win_tie_loss(g: Grid) -> Table:
         for d in g.datasets:
             if (a, d) not in g.cells or (b, d) not in g.cells:
                 continue
-            diff, significant = stats.paired_difference(g.cells[(a, d)], g.cells[(b, d)])
+            diff, significant = g.paired(a, b, d)
             if not significant:
                 t += 1
             elif diff > 0:

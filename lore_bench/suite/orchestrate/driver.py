@@ -4,7 +4,9 @@ What is done is decided by the results store, never by Tune's experiment state
 (after a SIGKILL of the driver that state can lag): a rerun skips every trial
 stored as ok (and, unless asked to retry them, those stored failed or
 diverged), and a trial that was mid-way resumes from its per-epoch checkpoint.
-Trials that others depend on run in an earlier wave.
+All pending trials go through one Tune loop; a trial that depends on others
+(a frozen task's White Box, an easy stage, a tuned cell's searches) is handed
+to Tune once they are stored ok (trial_queue.py).
 
 Faults stay inside their trial: Tune retries a trial that raised, lost its
 worker or its node (``resources.retries``), then the callback records it failed
@@ -24,12 +26,11 @@ from pathlib import Path
 import ray
 from ray import tune
 
-from ...results.rows import failure_row
 from ...results.store import ResultsStore
 from ...methods.registry import resolve_method
 from .. import packing
 from ..engine.checkpoint import CheckpointRoot, checkpoint_root
-from ..plan import dependencies, plan_pending, waves, with_dependencies
+from ..plan import plan_pending, with_dependencies
 from ..protocols import resolve_protocol
 from ..spec import TrialSpec
 from .checkpoints import needed_by_dependents
@@ -37,7 +38,9 @@ from .faults import DiskFull, failure_cause, is_disk_full, survive_worker_deaths
 from .progress import Printer, StoreCallback, trial_dirname, trial_label
 from .schedulers import GroupedScheduler
 from .ray_session import init_ray, plugin_runtime_env
+from .timeline import Timeline
 from .trainable import lore_trainable
+from .trial_queue import TrialQueue
 
 
 @dataclass
@@ -85,6 +88,7 @@ class RunSummary:
     stored_ok: set[str] = field(default_factory=set)  # trial_ids stored ok by this run
     left_as_stored: dict[str, int] = field(default_factory=dict)  # status -> trials not rerun (failed / diverged)
     fatal: str | None = None  # why the run stopped early (a full disk)
+    timeline: Timeline = field(default_factory=Timeline)  # where the wall time went (timeline.py)
 
     @property
     def all_ok(self) -> bool:
@@ -122,6 +126,7 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
     if not todo:
         return summary
     t0 = time.time()
+    summary.timeline.t0 = t0
     # Ctrl-C must stop the driver: Tune's own SIGINT handler would end only the
     # current loop (and the next wave would start).
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
@@ -132,15 +137,13 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
         if summary.dashboard_url:
             auth = " (token auth: see ~/.ray/auth_token)" if options.auth else ""
             printer(f"Ray dashboard: {summary.dashboard_url}{auth}")
+    summary.timeline.ray_ready = time.time()
     survive_worker_deaths()
     keep = needed_by_dependents(specs)
     options = replace(options, trial_gpu=gpu_shares(todo, options, store, printer))
     try:
         ok_before = {t for t, st in statuses.items() if st == "ok" and t not in pending_ids}
-        for wave in waves(todo):
-            runnable = [s for s in wave if _dependencies_ok(s, ok_before, summary, store, printer)]
-            if runnable:
-                _run_wave(runnable, options, store, summary, printer, len(todo), keep)
+        _run_all(todo, options, store, summary, printer, ok_before, keep)
     except DiskFull as err:
         summary.fatal = str(err)
     except OSError as err:  # a dependent's failure row, written outside Tune
@@ -151,7 +154,8 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
         store.release()  # whatever did not finish: free for the next driver
         if started_ray:
             ray.shutdown()
-    summary.wall_seconds = time.time() - t0
+    summary.timeline.t1 = time.time()
+    summary.wall_seconds = summary.timeline.t1 - t0
     return summary
 
 
@@ -164,34 +168,32 @@ def _print_skipped(summary: RunSummary, total: int, printer: Printer) -> None:
     printer(f"{summary.skipped} of {total} trials already stored: {ok} ok{extra}; skipped")
 
 
-def _dependencies_ok(spec: TrialSpec, ok_before: set[str], summary: RunSummary, store: ResultsStore,
-                     printer: Printer) -> bool:
-    """A trial whose dependency is not stored ok (failed in this run, or stored
-    failed and not retried) is recorded failed, not run."""
-    ok = ok_before | summary.stored_ok
-    failed = [d for d in dependencies(spec) if d.trial_id not in ok]
-    if not failed:
-        return True
-    error = f"depends on trial {failed[0].trial_id} ({failed[0].short()}), which is not stored ok"
-    store.write_trial([failure_row(spec, error)])
-    store.release([spec.trial_id])
-    summary.failed += 1
-    summary.errors.append(f"{spec.short()}: {error}")
-    printer(f"{spec.short()}: FAILED ({error})")
-    return False
-
-
-def _run_wave(wave: list[TrialSpec], options: RunOptions, store: ResultsStore, summary: RunSummary,
-              printer: Printer, remaining: int, keep: set[str]) -> None:
-    """One wave through Tune; if Tune's loop aborts (a Tune or Ray error that is
-    no trial's own), the trials it was running are charged an attempt and the
-    unfinished rest runs in a new loop."""
-    queue, aborts = list(wave), {}
+def _run_all(todo: list[TrialSpec], options: RunOptions, store: ResultsStore, summary: RunSummary,
+             printer: Printer, ok_before: set[str], keep: set[str]) -> None:
+    """Every pending trial through one Tune loop (trial_queue.py). If Tune's
+    loop aborts (a Tune or Ray error that is no trial's own), the trials it was
+    running are charged an attempt and the unfinished rest runs in a new loop."""
+    in_run = {s.trial_id for s in todo}
+    queue, aborts, finished = list(todo), {}, set()  # finished: recorded by an earlier loop of this run
     while queue:
-        callback = StoreCallback(store, summary, remaining - (summary.ok + summary.diverged + summary.failed),
+        callback = StoreCallback(store, summary, len(todo) - (summary.ok + summary.diverged + summary.failed),
                                  printer, _concurrency(options, queue))
+        summary.timeline.slots = max(summary.timeline.slots, callback.concurrency)
+
+        def blocked(spec: TrialSpec, dependency: TrialSpec, callback=callback) -> None:
+            """A trial whose dependency is not stored ok (it failed in this run, or is stored
+            failed and not retried) is recorded failed, not run."""
+            callback.record_failure(spec, f"depends on trial {dependency.trial_id} ({dependency.short()}), "
+                                          "which is not stored ok")
+
+        trial_queue = TrialQueue(
+            queue, {"checkpoint_dir": str(options.checkpoints()),
+                    "keep_checkpoints": sorted(keep) if not options.keep_checkpoints else True},
+            is_ok=lambda t: t in ok_before or t in summary.stored_ok,
+            is_settled=lambda t, cb=callback: t in finished or t in cb.finished or t not in in_run,
+            on_blocked=blocked)
         try:
-            _fit(queue, options, callback, keep)
+            _fit(trial_queue, queue, options, callback)
             return
         except KeyboardInterrupt:
             raise
@@ -209,7 +211,8 @@ def _run_wave(wave: list[TrialSpec], options: RunOptions, store: ResultsStore, s
                 aborts[spec.trial_id] = aborts.get(spec.trial_id, 0) + 1
                 if aborts[spec.trial_id] > options.retries:
                     callback.record_failure(spec, f"{cause} (Ray Tune's loop stopped while it ran)")
-            queue = [s for s in queue if s.trial_id not in callback.finished]
+            finished |= callback.finished
+            queue = [s for s in queue if s.trial_id not in finished]
 
 
 def _disk_full_message(err: BaseException, options: RunOptions) -> str:
@@ -265,13 +268,22 @@ def _early_stopping_rules():
     return rule_of
 
 
-def _fit(todo: list[TrialSpec], options: RunOptions, callback: StoreCallback, keep: set[str]) -> None:
+def _fit(trial_queue: TrialQueue, todo: list[TrialSpec], options: RunOptions, callback: StoreCallback) -> None:
     # Our own progress lines replace Tune's tables; keep Tune's INFO chatter out of them.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Each failed attempt gets one line from our callback (its traceback stays in
     # the trial's error file and the stored row), not Tune's 40-line log entry.
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
+    # The store is the record: Tune's JSON/CSV/TensorBoard copies of every
+    # result (the last one holds the trial's rows) are files nobody reads.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # A custom searcher gets one pending trial by default: keep one ready per slot,
+    # so a freed worker starts its next trial without waiting for a Tune step.
+    pending_env = os.environ.get("TUNE_MAX_PENDING_TRIALS_PG")
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(1, callback.concurrency)))
     logging.getLogger("ray.tune").setLevel(logging.WARNING)
+    # ... so Tune's end-of-run summary finds no result files: nothing reads it.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     results = Path(options.results_dir).expanduser().resolve()
     shares = {s.to_json(): (options.trial_gpu or {}).get(s.trial_id, options.gpu_per_trial) for s in todo}
     gpus = sorted(set(shares.values()))
@@ -283,9 +295,8 @@ def _fit(todo: list[TrialSpec], options: RunOptions, callback: StoreCallback, ke
                      f"{'/'.join(f'{g:g}' for g in gpus)} GPU each)")
     tuner = tune.Tuner(
         tune.with_resources(lore_trainable, resources),
-        param_space={"spec": tune.grid_search([s.to_json() for s in todo]), "checkpoint_dir": str(options.checkpoints()),
-                     "keep_checkpoints": sorted(keep) if not options.keep_checkpoints else True},
-        tune_config=tune.TuneConfig(max_concurrent_trials=options.max_concurrent or None, reuse_actors=True,
+        tune_config=tune.TuneConfig(search_alg=trial_queue, num_samples=-1,
+                                    max_concurrent_trials=options.max_concurrent or None, reuse_actors=True,
                                     trial_name_creator=trial_label, trial_dirname_creator=trial_dirname,
                                     scheduler=GroupedScheduler(_early_stopping_rules())),
         run_config=tune.RunConfig(
@@ -296,4 +307,8 @@ def _fit(todo: list[TrialSpec], options: RunOptions, callback: StoreCallback, ke
             verbose=0,
         ),
     )
-    tuner.fit()
+    try:
+        tuner.fit()
+    finally:
+        if pending_env is None:
+            os.environ.pop("TUNE_MAX_PENDING_TRIALS_PG", None)

@@ -16,7 +16,7 @@ from ...results.store import ResultsStore
 from ..spec import TrialSpec
 from .checkpoints import remove_partial_files
 from .faults import DiskFull, attempts_in, failure_cause, is_disk_full
-from .trainable import EPOCHS_KEY, PARTIAL_ROWS_KEY, ROWS_KEY
+from .trainable import EPOCHS_KEY, PARTIAL_ROWS_KEY, REPORT_WAIT_KEY, ROWS_KEY
 
 Printer = Callable[[str], None]
 
@@ -53,6 +53,7 @@ class StoreCallback(tune.Callback):
         if ROWS_KEY not in result:
             return
         self.partial.pop(trial.trial_id, None)
+        self.summary.timeline.report_wait += float(result.get(REPORT_WAIT_KEY) or 0.0)
         self._store(trial, json.loads(result[ROWS_KEY]), json.loads(result.get(EPOCHS_KEY) or "[]"))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
@@ -71,7 +72,9 @@ class StoreCallback(tune.Callback):
             self.summary.stored_ok.add(rows[0]["trial_id"])
         else:
             self.summary.diverged += 1
-        self.summary.trial_seconds += sum((r.get("train_seconds") or 0) + (r.get("eval_seconds") or 0) for r in rows)
+        own = sum((r.get("train_seconds") or 0) + (r.get("eval_seconds") or 0) for r in rows)
+        self.summary.trial_seconds += own
+        self._span(trial, own)
         top1, val = rows[-1].get("top1"), rows[-1].get("val_top1")
         what = (f"top-1 {top1:.1f}%" if top1 is not None else f"validation {val:.1f}%" if val is not None
                 else rows[-1].get("status", ""))
@@ -90,7 +93,14 @@ class StoreCallback(tune.Callback):
         self.finished.add(spec.trial_id)
         self.summary.failed += 1
         self.summary.errors.append(f"{spec.short()}: {cause}")
+        if trial is not None:
+            self._span(trial, 0.0)
         self._finished(trial, f"{spec.short()}: FAILED ({cause})", spec.trial_id)
+
+    def _span(self, trial, own: float) -> None:
+        start = self.started_at.get(trial.trial_id)
+        if start is not None:
+            self.summary.timeline.add(start, time.time(), own)
 
     # -- faults: the store write and a full disk -----------------------------------
     def _write(self, rows: list[dict], epochs: list[dict] | None = None) -> None:
