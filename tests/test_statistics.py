@@ -71,6 +71,24 @@ def test_shared_image_draws_equal_a_bootstrap_per_cell_and_per_pair():
     assert stats.paired_from_shared(shared["a"], shared["c"]) and not stats.paired_from_shared(shared["a"], shared["b"])
 
 
+def test_a_draw_whose_difference_is_exactly_zero_is_zero_not_rounding_noise():
+    """Significance asks whether the interval excludes 0, so a draw in which two
+    methods' gains and losses balance must be exactly 0. Rescaled bootstrap
+    weights left ±1e-16 in half of such draws (and called real reports' ties
+    significant at the boundary); integer counts summed first leave none."""
+    n = 285
+    diff = np.zeros((1, n))
+    diff[0, :6], diff[0, 6:12] = 1, -1  # a gains 6 images and loses 6 others
+    draws = stats._bootstrap_means(diff, np.random.default_rng(0), 2000)
+    balanced = np.abs(draws) < 1e-9
+    assert balanced.sum() > 100 and (draws[balanced] == 0).all()
+    a, b = np.zeros((1, n)), np.zeros((1, n))
+    a[0, :6], b[0, 6:12] = 1, 1
+    shared = stats.shared_image_draws({"a": a, "b": b})
+    paired = shared["a"].means(shared["a"].per_seed - shared["b"].per_seed)
+    assert ((np.abs(paired) < 1e-9) == (paired == 0)).all() and (paired == 0).sum() == balanced.sum()
+
+
 def test_wilcoxon_and_pareto():
     assert stats.wilcoxon_p([1, 2, 3], [1, 2, 3]) == 1.0
     assert stats.wilcoxon_p(np.arange(10) + 5.0, np.arange(10) * 0.5) < 0.01

@@ -54,8 +54,10 @@ def _bootstrap_means(matrix: np.ndarray, rng: np.random.Generator, n_boot: int, 
     out = []
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
-        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=b) / n  # image draw as counts
-        per_seed = weights @ values.T  # [b, seeds]: each seed's accuracy on the drawn images
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)  # the image draw
+        # Sum integer counts first, divide once: a difference that is exactly 0 stays
+        # 0 (rescaled weights left ±1e-16, which decided "significant" at the boundary).
+        per_seed = (counts @ values.T) / n  # [b, seeds]: each seed's accuracy on the drawn images
         seeds = rng.integers(0, s, size=(b, s))
         out.append(np.take_along_axis(per_seed, seeds, axis=1).mean(axis=1))
     return 100.0 * np.concatenate(out)
@@ -64,14 +66,16 @@ def _bootstrap_means(matrix: np.ndarray, rng: np.random.Generator, n_boot: int, 
 @dataclass
 class SharedDraws:
     """One cell's image bootstrap, computed with the draws every cell of its
-    dataset shares: ``per_seed`` [n_boot, seeds] is each seed's accuracy on each
-    draw of images, ``seed_index`` [n_boot, seeds] the resampled seeds."""
+    dataset shares: ``per_seed`` [n_boot, seeds] is each seed's count of correct
+    images in each draw of images (exact integers), ``seed_index`` [n_boot, seeds]
+    the resampled seeds, ``n`` the images."""
     per_seed: np.ndarray
     seed_index: np.ndarray
+    n: int
 
     def means(self, per_seed: np.ndarray | None = None) -> np.ndarray:
         p = self.per_seed if per_seed is None else per_seed
-        return 100.0 * np.take_along_axis(p, self.seed_index, axis=1).mean(axis=1)
+        return 100.0 * np.take_along_axis(p, self.seed_index, axis=1).mean(axis=1) / self.n
 
 
 def shared_image_draws(matrices: dict, n_boot: int = N_BOOT, seed: int = 0,
@@ -80,10 +84,12 @@ def shared_image_draws(matrices: dict, n_boot: int = N_BOOT, seed: int = 0,
 
     Seeded alike, that function draws the same images and seeds for every
     matrix of one shape, and its statistic is linear in the matrix; so the
-    draws are made once per shape and each cell's per-seed accuracies once,
-    and a paired difference is the difference of two cells' ``per_seed``
-    (:func:`paired_from_shared`) instead of a fresh bootstrap per pair: the
-    same numbers as ``_bootstrap_means(a - b)`` up to float rounding (tested)."""
+    draws are made once per shape and each cell's per-seed counts once, and a
+    paired difference is the difference of two cells' counts
+    (:func:`paired_from_shared`) instead of a fresh bootstrap per pair. Counts
+    are integers (exact in float64), so two methods that agree on every drawn
+    image differ by exactly 0, where a bootstrap of rescaled weights leaves
+    rounding noise that can decide "significant" at the boundary."""
     out = {}
     by_shape: dict[tuple[int, int], list] = {}
     for key, matrix in matrices.items():
@@ -94,13 +100,13 @@ def shared_image_draws(matrices: dict, n_boot: int = N_BOOT, seed: int = 0,
         seeds = []
         for start in range(0, n_boot, chunk):
             b = min(chunk, n_boot - start)
-            weights = rng.multinomial(n, np.full(n, 1.0 / n), size=b) / n
+            counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)  # the image draw
             for k in keys:
-                parts[k].append(weights @ matrices[k].astype(float).T)
+                parts[k].append(counts @ matrices[k].astype(float).T)
             seeds.append(rng.integers(0, s, size=(b, s)))
         index = np.concatenate(seeds)
         for k in keys:
-            out[k] = SharedDraws(np.concatenate(parts[k]), index)
+            out[k] = SharedDraws(np.concatenate(parts[k]), index, n)
     return out
 
 
