@@ -232,3 +232,23 @@ def test_a_checkpoint_location_that_cannot_be_written_is_refused_before_anything
     assert main(["run", str(suite), "--results", str(tmp_path / "r"), "--checkpoints", "nosuchfs://bucket/ck"]) == 2
     err = capsys.readouterr().err
     assert "cannot open 'nosuchfs://bucket/ck'" in err and "fix:" in err and not (tmp_path / "r").exists()
+
+
+def test_a_dependency_checkpoint_goes_once_every_reader_is_stored_ok(tmp_path):
+    from lore_bench.suite.config import load_suite
+    from lore_bench.suite.expand import expand
+    from lore_bench.suite.orchestrate.checkpoints import discard_consumed
+    from test_frozen_suite import SUITE
+
+    path = tmp_path / "s.yaml"
+    path.write_text(SUITE.format(root=tmp_path))
+    specs = expand(load_suite(path))
+    (white_box,) = [s for s in specs if s.protocol == "few_shot"]
+    readers = [s.trial_id for s in specs if s.protocol == "frozen_features" and s.method == "lore"]
+    folder = tmp_path / "ck" / white_box.trial_id
+    folder.mkdir(parents=True)
+    (folder / "stage-main.pt").write_bytes(b"x")
+    assert discard_consumed(tmp_path / "ck", specs, {white_box.trial_id, *readers[1:]}) == 0  # one reader not ok
+    assert folder.exists()
+    assert discard_consumed(tmp_path / "ck", specs, {white_box.trial_id, *readers}) == 1
+    assert not folder.exists()

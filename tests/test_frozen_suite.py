@@ -62,8 +62,8 @@ def test_frozen_suite_runs_through_ray_into_the_store(tmp_path):
     assert set(df["status"]) == {"ok"} and set(df["method"]) == {"zeroshot_clip", "lore"}
     white_box = df[df["protocol"] == "few_shot"]
     assert len(white_box) == 1 and white_box["dataset"].item() == "sklearn_digits"  # stored with its own row
-    # its checkpoint is what the frozen trials read: kept, while no other trial's is
-    assert [p.name for p in (results / "checkpoints").iterdir()] == [white_box["trial_id"].item()]
+    # its checkpoint was what the frozen trials read; they are all stored, so nothing is left
+    assert list((results / "checkpoints").iterdir()) == []
     df = df[df["protocol"] == "frozen_features"]
     metrics = [json.loads(m) for m in df["metrics_json"]]
     assert all("table4" in m for m in metrics)

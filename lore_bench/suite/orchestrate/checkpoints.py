@@ -7,6 +7,8 @@ user asks to keep them (``--keep-checkpoints``). The trainable removes its own
 checkpoint after its final report was taken by the driver (Tune's function
 trainables report synchronously: the report returns only once the driver's
 callback has stored the rows), so this works on any node, shared storage or not.
+A checkpoint another trial reads is removed by the driver at the end of the run,
+once every trial of the run that reads it is stored ok (:func:`discard_consumed`).
 """
 from __future__ import annotations
 
@@ -27,6 +29,18 @@ def discard(checkpoint_dir: str | Path | None, trial_id: str) -> bool:
     if not checkpoint_dir:
         return False
     return checkpoint_root(checkpoint_dir).discard(trial_id)
+
+
+def discard_consumed(checkpoint_dir: str | Path | None, specs: list[TrialSpec], stored_ok: set[str]) -> int:
+    """Remove the checkpoints (a White Box, a search's validation record) that
+    other trials of the run read, once all of those are stored ok; returns how
+    many trials' checkpoints went. A later run that adds a reader retrains the
+    dependency (``plan_pending``), unless ``--keep-checkpoints`` kept it."""
+    readers: dict[str, list[str]] = {}
+    for spec in specs:
+        for dep in dependencies(spec):
+            readers.setdefault(dep.trial_id, []).append(spec.trial_id)
+    return sum(discard(checkpoint_dir, dep) for dep, ids in readers.items() if all(i in stored_ok for i in ids))
 
 
 def remove_partial_files(directory: str | Path, prefix: str = "") -> list[Path]:
