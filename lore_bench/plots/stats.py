@@ -45,6 +45,15 @@ def correctness(rows: pd.DataFrame) -> np.ndarray | None:
     return np.stack([_unpack(t, int(counts[0])) for t in rows.sort_values("seed")["test_correct"]])
 
 
+def _image_draws(rng: np.random.Generator, s: int, n: int, n_boot: int, chunk: int = 250):
+    """The bootstrap's draws in chunks: (counts [b, n] of each image drawn, as floats
+    holding integers; seed indices [b, s]), images first, then seeds, per chunk."""
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
+        yield counts, rng.integers(0, s, size=(b, s))
+
+
 def _bootstrap_means(matrix: np.ndarray, rng: np.random.Generator, n_boot: int, chunk: int = 250) -> np.ndarray:
     """Bootstrap draws of the mean of ``matrix`` [seeds, images]: each draw
     resamples the seeds and (one draw for all seeds, as they share the images)
@@ -52,15 +61,18 @@ def _bootstrap_means(matrix: np.ndarray, rng: np.random.Generator, n_boot: int, 
     s, n = matrix.shape
     values = matrix.astype(float)
     out = []
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)  # the image draw
+    for counts, seeds in _image_draws(rng, s, n, n_boot, chunk):
         # Sum integer counts first, divide once: a difference that is exactly 0 stays
         # 0 (rescaled weights left ±1e-16, which decided "significant" at the boundary).
         per_seed = (counts @ values.T) / n  # [b, seeds]: each seed's accuracy on the drawn images
-        seeds = rng.integers(0, s, size=(b, s))
         out.append(np.take_along_axis(per_seed, seeds, axis=1).mean(axis=1))
     return 100.0 * np.concatenate(out)
+
+
+def _excludes_zero(draws: np.ndarray) -> bool:
+    """Whether the 95 % percentile interval of a difference's draws excludes 0."""
+    low, high = np.percentile(draws, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
+    return bool(low > 0 or high < 0)
 
 
 @dataclass
@@ -95,15 +107,12 @@ def shared_image_draws(matrices: dict, n_boot: int = N_BOOT, seed: int = 0,
     for key, matrix in matrices.items():
         by_shape.setdefault(matrix.shape, []).append(key)
     for (s, n), keys in by_shape.items():
-        rng = np.random.default_rng(seed)
         parts = {k: [] for k in keys}
         seeds = []
-        for start in range(0, n_boot, chunk):
-            b = min(chunk, n_boot - start)
-            counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)  # the image draw
+        for counts, index in _image_draws(np.random.default_rng(seed), s, n, n_boot, chunk):
             for k in keys:
                 parts[k].append(counts @ matrices[k].astype(float).T)
-            seeds.append(rng.integers(0, s, size=(b, s)))
+            seeds.append(index)
         index = np.concatenate(seeds)
         for k in keys:
             out[k] = SharedDraws(np.concatenate(parts[k]), index, n)
@@ -112,9 +121,7 @@ def shared_image_draws(matrices: dict, n_boot: int = N_BOOT, seed: int = 0,
 
 def paired_from_shared(a: SharedDraws, b: SharedDraws) -> bool:
     """Whether the paired image + seed bootstrap of a minus b excludes 0 at 5 %."""
-    draws = a.means(a.per_seed - b.per_seed)
-    low, high = np.percentile(draws, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
-    return bool(low > 0 or high < 0)
+    return _excludes_zero(a.means(a.per_seed - b.per_seed))
 
 
 def _binomial_means(rows: pd.DataFrame, rng: np.random.Generator, n_boot: int) -> np.ndarray:
@@ -168,8 +175,7 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = N_BOOT, se
         da = _bootstrap_means(ma, rng, n_boot) if ma is not None else _binomial_means(a, rng, n_boot)
         db = _bootstrap_means(mb, rng, n_boot) if mb is not None else _binomial_means(b, rng, n_boot)
         draws = da - db
-    low, high = np.percentile(draws, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
-    return float(a["top1"].mean() - b["top1"].mean()), bool(low > 0 or high < 0)
+    return float(a["top1"].mean() - b["top1"].mean()), _excludes_zero(draws)
 
 
 def wilcoxon_p(x: np.ndarray, y: np.ndarray) -> float:

@@ -120,10 +120,6 @@ def _label(g: Grid) -> str:
     return f"{PROTOCOLS[r['protocol']]} · {int(r['shots'])} shots · backbone {r['backbone']}"
 
 
-def wilcoxon(g: Grid, a: str, b: str) -> float:
-    return g.wilcoxon(a, b)
-
-
 def interval_table(g: Grid) -> Table:
     complete = g.complete()
     header = ["Method", *g.datasets, "Average"]
@@ -176,7 +172,7 @@ def _flag_not_significant(g: Grid, rows: list[list[Cell]], columns: list[int]) -
                 continue
             a, b = g.methods[i], g.methods[ranked[pos + 1]]
             if d == "Average":
-                significant = wilcoxon(g, a, b) < stats.ALPHA
+                significant = g.wilcoxon(a, b) < stats.ALPHA
             else:
                 significant = g.paired(a, b, d)[1]
             if not significant:
@@ -210,7 +206,7 @@ def win_tie_loss(g: Grid) -> Table:
             w, t, l = outcome[(a, b)]
             row.append(Cell(f"{w}/{t}/{l}"))
             records.append({"method": a, "versus": b, "wins": w, "ties": t, "losses": l,
-                            "wilcoxon_p": wilcoxon(g, a, b)})
+                            "wilcoxon_p": g.wilcoxon(a, b)})
         rows.append(row)
     return Table(name=_name(g, "win_tie_loss"), title=f"Win / tie / loss over datasets · {_label(g)}",
                  header=["Method vs", *methods], rows=rows, data=pd.DataFrame(records),
@@ -224,11 +220,11 @@ def wilcoxon_table(g: Grid) -> Table:
     methods = g.methods
     rows = []
     for a in methods:
-        rows.append([Cell(a)] + [Cell("·" if a == b else f"{wilcoxon(g, a, b):.3f}") for b in methods])
+        rows.append([Cell(a)] + [Cell("·" if a == b else f"{g.wilcoxon(a, b):.3f}") for b in methods])
     n = len(g.rows.groupby(["dataset", "seed"]))
     return Table(name=_name(g, "wilcoxon"), title=f"Paired Wilcoxon signed-rank p-values · {_label(g)}",
                  header=["p", *methods], rows=rows, data=pd.DataFrame(
-                     [{"method": a, "versus": b, "p": wilcoxon(g, a, b)} for a in methods for b in methods if a != b]),
+                     [{"method": a, "versus": b, "p": g.wilcoxon(a, b)} for a in methods for b in methods if a != b]),
                  short=f"Wilcoxon {_label(g).split(' · backbone')[0]}",
                  notes=[f"scipy.stats.wilcoxon (two-sided, zero differences split) on the per-seed top-1 paired over "
                         f"datasets x seeds ({n} pairs at most). With fewer than 6 pairs no p can fall below 0.05: "
