@@ -237,7 +237,7 @@ def test_a_checkpoint_location_that_cannot_be_written_is_refused_before_anything
 def test_a_dependency_checkpoint_goes_once_every_reader_is_stored_ok(tmp_path):
     from lore_bench.suite.config import load_suite
     from lore_bench.suite.expand import expand
-    from lore_bench.suite.orchestrate.checkpoints import discard_consumed
+    from lore_bench.suite.orchestrate.checkpoints import discard_consumed, readers_of
     from test_frozen_suite import SUITE
 
     path = tmp_path / "s.yaml"
@@ -248,7 +248,7 @@ def test_a_dependency_checkpoint_goes_once_every_reader_is_stored_ok(tmp_path):
     folder = tmp_path / "ck" / white_box.trial_id
     folder.mkdir(parents=True)
     (folder / "stage-main.pt").write_bytes(b"x")
-    assert discard_consumed(tmp_path / "ck", specs, {white_box.trial_id, *readers[1:]}) == 0  # one reader not ok
+    assert discard_consumed(tmp_path / "ck", readers_of(specs), {white_box.trial_id, *readers[1:]}) == 0  # one not ok
     assert folder.exists()
-    assert discard_consumed(tmp_path / "ck", specs, {white_box.trial_id, *readers}) == 1
+    assert discard_consumed(tmp_path / "ck", readers_of(specs), {white_box.trial_id, *readers}) == 1
     assert not folder.exists()

@@ -19,9 +19,18 @@ from ..plan import dependencies
 from ..spec import TrialSpec
 
 
+def readers_of(specs: list[TrialSpec]) -> dict[str, list[str]]:
+    """Trial id -> the trials of the run that read its checkpoint."""
+    readers: dict[str, list[str]] = {}
+    for spec in specs:
+        for dep in dependencies(spec):
+            readers.setdefault(dep.trial_id, []).append(spec.trial_id)
+    return readers
+
+
 def needed_by_dependents(specs: list[TrialSpec]) -> set[str]:
     """Trial ids whose checkpoint another trial of the run reads."""
-    return {dep.trial_id for spec in specs for dep in dependencies(spec)}
+    return set(readers_of(specs))
 
 
 def discard(checkpoint_dir: str | Path | None, trial_id: str) -> bool:
@@ -31,15 +40,12 @@ def discard(checkpoint_dir: str | Path | None, trial_id: str) -> bool:
     return checkpoint_root(checkpoint_dir).discard(trial_id)
 
 
-def discard_consumed(checkpoint_dir: str | Path | None, specs: list[TrialSpec], stored_ok: set[str]) -> int:
+def discard_consumed(checkpoint_dir: str | Path | None, readers: dict[str, list[str]], stored_ok: set[str]) -> int:
     """Remove the checkpoints (a White Box, a search's validation record) that
-    other trials of the run read, once all of those are stored ok; returns how
-    many trials' checkpoints went. A later run that adds a reader retrains the
-    dependency (``plan_pending``), unless ``--keep-checkpoints`` kept it."""
-    readers: dict[str, list[str]] = {}
-    for spec in specs:
-        for dep in dependencies(spec):
-            readers.setdefault(dep.trial_id, []).append(spec.trial_id)
+    other trials of the run read (``readers``: :func:`readers_of`), once all of
+    those are stored ok; returns how many trials' checkpoints went. A later run
+    that adds a reader retrains the dependency (``plan_pending``), unless
+    ``--keep-checkpoints`` kept it."""
     return sum(discard(checkpoint_dir, dep) for dep, ids in readers.items() if all(i in stored_ok for i in ids))
 
 

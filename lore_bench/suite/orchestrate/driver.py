@@ -33,7 +33,7 @@ from ..engine.checkpoint import CheckpointRoot, checkpoint_root
 from ..plan import plan_pending, with_dependencies
 from ..protocols import resolve_protocol
 from ..spec import TrialSpec
-from .checkpoints import discard_consumed, needed_by_dependents
+from .checkpoints import discard_consumed, readers_of
 from .faults import DiskFull, failure_cause, is_disk_full, survive_worker_deaths
 from .progress import Printer, StoreCallback, trial_dirname, trial_label
 from .schedulers import GroupedScheduler
@@ -139,13 +139,14 @@ def run_suite(specs: list[TrialSpec], options: RunOptions, printer: Printer = pr
             printer(f"Ray dashboard: {summary.dashboard_url}{auth}")
     summary.timeline.ray_ready = time.time()
     survive_worker_deaths()
-    keep = needed_by_dependents(specs)
+    readers = readers_of(specs)
+    keep = set(readers)  # checkpoints other trials read
     options = replace(options, trial_gpu=gpu_shares(todo, options, store, printer))
     try:
         ok_before = {t for t, st in statuses.items() if st == "ok" and t not in pending_ids}
         _run_all(todo, options, store, summary, printer, ok_before, keep)
         if not options.keep_checkpoints:
-            discard_consumed(str(options.checkpoints()), specs, ok_before | summary.stored_ok)
+            discard_consumed(str(options.checkpoints()), readers, ok_before | summary.stored_ok)
     except DiskFull as err:
         summary.fatal = str(err)
     except OSError as err:  # a dependent's failure row, written outside Tune

@@ -74,11 +74,10 @@ class StoreCallback(tune.Callback):
             self.summary.diverged += 1
         own = sum((r.get("train_seconds") or 0) + (r.get("eval_seconds") or 0) for r in rows)
         self.summary.trial_seconds += own
-        self._span(trial, own)
         top1, val = rows[-1].get("top1"), rows[-1].get("val_top1")
         what = (f"top-1 {top1:.1f}%" if top1 is not None else f"validation {val:.1f}%" if val is not None
                 else rows[-1].get("status", ""))
-        self._finished(trial, f"{trial_label(trial)}: {what}" + (f" ({note})" if note else ""))
+        self._finished(trial, f"{trial_label(trial)}: {what}" + (f" ({note})" if note else ""), own=own)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         spec = TrialSpec.from_json(trial.config["spec"])
@@ -93,14 +92,7 @@ class StoreCallback(tune.Callback):
         self.finished.add(spec.trial_id)
         self.summary.failed += 1
         self.summary.errors.append(f"{spec.short()}: {cause}")
-        if trial is not None:
-            self._span(trial, 0.0)
         self._finished(trial, f"{spec.short()}: FAILED ({cause})", spec.trial_id)
-
-    def _span(self, trial, own: float) -> None:
-        start = self.started_at.get(trial.trial_id)
-        if start is not None:
-            self.summary.timeline.add(start, time.time(), own)
 
     # -- faults: the store write and a full disk -----------------------------------
     def _write(self, rows: list[dict], epochs: list[dict] | None = None) -> None:
@@ -122,11 +114,15 @@ class StoreCallback(tune.Callback):
             self.fatal = f"no space left on device on a worker: {failure_cause(error)}"
             raise DiskFull(self.fatal)
 
-    def _finished(self, trial, message: str, spec_id: str | None = None) -> None:
+    def _finished(self, trial, message: str, spec_id: str | None = None, own: float = 0.0) -> None:
+        """``own``: the trial's train + eval seconds (the run's timeline sets them against its span)."""
         tune_id = trial.trial_id if trial is not None else None
         self.running.discard(tune_id)
         self.running_specs.discard(spec_id or _spec_id(trial))
-        self.durations.append(time.time() - self.started_at.get(tune_id, self.t0))
+        now = time.time()
+        if tune_id in self.started_at:
+            self.summary.timeline.add(self.started_at[tune_id], now, own)
+        self.durations.append(now - self.started_at.get(tune_id, self.t0))
         self.pending -= 1
         done = self.summary.ok + self.summary.diverged
         eta = ""
