@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from lore_bench.results.correctness import pack_correct  # noqa: E402
 from lore_bench.results.schema import SCHEMA_VERSION, STATUS_OK, TRIALS_SCHEMA  # noqa: E402
 from lore_bench.results.store import ResultsStore  # noqa: E402
 
@@ -45,17 +46,59 @@ TRAINING = json.dumps({"augment": True, "batch_size": 32, "epochs": 50, "eval_ba
 
 
 # -- synthetic rows ------------------------------------------------------------------
-def make_rows(first: int, n: int, rng: np.random.Generator, write_ns: np.ndarray, status=None) -> pa.Table:
-    """Rows of trials first..first+n, one row each, every column of the schema filled."""
+#: Test-split sizes of the paper's 12 classification datasets (docs/datasets.md; PatternNet: the
+#: 20 % test part of its 30,400 images), so a "cells" store's per-image correctness has real lengths.
+TEST_SIZES = {"flowers102": 2463, "stanford_cars": 8041, "fgvc_aircraft": 3333, "stanford_dogs": 8580,
+              "cifar10": 10000, "cifar100": 10000, "dtd": 1692, "imagenet": 50000, "eurosat": 8100,
+              "resisc45": 6300, "ucf101": 3783, "patternnet": 6080}
+SHOTS = np.array([1, 2, 4, 8, 16])
+SEEDS = 3
+
+
+def mixed_fields(i: np.ndarray) -> dict:
+    """The "mixed" layout (session 1's): method, dataset, shots and seed cycle independently, so each
+    (method, dataset, shots) cell holds ~n/540 rows on 3 seeds -- configurations no suite writes into one
+    cell (a trial id includes the config), which the report's statistics would take for seeds."""
+    return {"method": [METHODS[k % len(METHODS)] for k in i],
+            "dataset": [DATASETS[(k // len(METHODS)) % len(DATASETS)] for k in i],
+            "shots": [int(s) for s in SHOTS[i % 5]], "seed": [int(s) for s in (i % SEEDS) + 1],
+            "backbone": ["vit_b16_openai"] * len(i), "stage": ["main"] * len(i),
+            "eval_split": ["test"] * len(i), "protocol": ["few_shot"] * len(i)}
+
+
+def cells_fields(i: np.ndarray, search_share: float) -> dict:
+    """The "cells" layout, as suites leave a store: trial k is seed k % 3 of one (backbone, shots, method,
+    dataset) cell, a new backbone every 9 x 12 x 5 x 3 = 1,620 main trials; a ``search_share`` (in tenths) of the trials
+    are tuned-protocol search trials (stage "search", validation split, no per-image correctness), which
+    the report reads but its tables skip."""
+    searches = int(round(search_share * 10))  # of every 10 trials; the first ones of each 10 search
+    search = i % 10 < searches
+    j = (i // 10) * (10 - searches) + np.maximum(i % 10 - searches, 0)  # index among the main trials
+    per_backbone = len(METHODS) * len(DATASETS) * len(SHOTS) * SEEDS
+    return {"seed": [int(s) for s in j % SEEDS + 1],
+            "method": [METHODS[k // SEEDS % len(METHODS)] for k in j],
+            "dataset": [DATASETS[k // (SEEDS * len(METHODS)) % len(DATASETS)] for k in j],
+            "shots": [int(s) for s in SHOTS[j // (SEEDS * len(METHODS) * len(DATASETS)) % len(SHOTS)]],
+            "backbone": [f"vit_b16_variant{k // per_backbone:03d}" for k in j],
+            "stage": np.where(search, "search", "main").tolist(),
+            "eval_split": np.where(search, "val", "test").tolist(),
+            "protocol": np.where(search, "tuned", "few_shot").tolist()}
+
+
+def make_rows(first: int, n: int, rng: np.random.Generator, write_ns: np.ndarray, status=None,
+              layout: str = "mixed", search_share: float = 0.0) -> pa.Table:
+    """Rows of trials first..first+n, one row each, every column of the schema filled; in the "cells"
+    layout the main test rows also carry ``test_correct`` of their dataset's real test size."""
     i = np.arange(first, first + n)
-    method = [METHODS[k % len(METHODS)] for k in i]
-    dataset = [DATASETS[(k // len(METHODS)) % len(DATASETS)] for k in i]
-    shots = [int(s) for s in np.array([1, 2, 4, 8, 16])[i % 5]]
-    seed = [int(s) for s in (i % 3) + 1]
+    f = mixed_fields(i) if layout == "mixed" else cells_fields(i, search_share)
+    method, dataset, shots, seed = f["method"], f["dataset"], f["shots"], f["seed"]
     tid = [f"{int(k) * 2654435761 % (1 << 64):016x}" for k in i]
     if status is None:
         status = np.where(rng.random(n) < 0.05, "failed", STATUS_OK)
     top1 = np.where(status == STATUS_OK, rng.uniform(40, 95, n), np.nan)
+    num_eval = [TEST_SIZES[d] if layout == "cells" else 2463 for d in dataset]
+    correct = [pack_correct(rng.random(m) < t / 100) if layout == "cells" and s == "test" and t == t else None
+               for m, t, s in zip(num_eval, top1, f["eval_split"])]
     spec = [json.dumps({"backbone": {"arch": "ViT-B-16", "name": "vit_b16_openai", "pretrained": "openai",
                                      "type": "open_clip"}, "benchmark_version": "1", "data_root": None,
                         "dataset": d, "method": m, "method_config": {"n_ctx": 16, "ctx_init": "a photo of a"},
@@ -67,27 +110,27 @@ def make_rows(first: int, n: int, rng: np.random.Generator, write_ns: np.ndarray
     cols = {
         "schema_version": [SCHEMA_VERSION] * n, "trial_id": tid,
         "write_id": [f"{int(w):020d}-{int(k):08x}" for w, k in zip(write_ns, i)], "suite": ["bench"] * n,
-        "task": ["classification"] * n, "method": method, "backbone": ["vit_b16_openai"] * n, "dataset": dataset,
-        "protocol": ["few_shot"] * n, "stage": ["main"] * n, "eval_split": ["test"] * n, "shots": shots,
+        "task": ["classification"] * n, "method": method, "backbone": f["backbone"], "dataset": dataset,
+        "protocol": f["protocol"], "stage": f["stage"], "eval_split": f["eval_split"], "shots": shots,
         "seed": seed, "method_config": ['{"ctx_init":"a photo of a","n_ctx":16}'] * n,
         "training_config": [TRAINING] * n, "spec_json": spec, "status": list(status),
         "error": [None if s == STATUS_OK else "RuntimeError: CUDA out of memory" for s in status],
         "top1": top1, "macro_f1": top1 - 1, "per_class_acc_min": top1 - 20, "per_class_acc": per_class,
-        "metrics_json": [None] * n, "num_train": [k * 100 for k in shots], "num_eval": [2463] * n,
+        "metrics_json": [None] * n, "num_train": [k * 100 for k in shots], "num_eval": num_eval,
         "final_train_loss": rng.uniform(0.1, 2, n), "trainable_params": [8192] * n, "total_params": [149620737] * n,
         "train_seconds": rng.uniform(10, 900, n), "eval_seconds": rng.uniform(5, 60, n),
         "train_images_per_s": rng.uniform(100, 1400, n), "eval_images_per_s": rng.uniform(1000, 6000, n),
         "peak_memory_mb": rng.uniform(2000, 20000, n), "gflops": [17.6] * n, "device": ["NVIDIA H200"] * n,
         "shots_hash": [f"{k:016x}" for k in i], "lore_bench_version": ["0.1.0"] * n, "git_sha": ["57982ee" * 5] * n,
         "package_versions": [PACKAGES] * n, "hostname": ["node-1"] * n, "finished_at": finished,
-        "recipe": ["authors"] * n,
+        "recipe": ["authors"] * n, "test_correct": correct,
     }
     for f in TRIALS_SCHEMA:  # columns a later schema added: null, as an older writer leaves them
         cols.setdefault(f.name, pa.nulls(n, f.type))
     return pa.Table.from_pydict(cols, schema=TRIALS_SCHEMA)
 
 
-def build(root: str, n: int, per_file: int, seed: int = 0) -> None:
+def build(root: str, n: int, per_file: int, seed: int = 0, layout: str = "mixed", search_share: float = 0.0) -> None:
     """A store of n trials: 10 % first stored as failed, then replaced by a newer write."""
     rng = np.random.default_rng(seed)
     out = os.path.join(root, "trials")
@@ -96,10 +139,12 @@ def build(root: str, n: int, per_file: int, seed: int = 0) -> None:
     reruns = rng.random(n) < 0.10
     for first in range(0, n, per_file):
         k = min(per_file, n - first)
-        tables = [make_rows(first, k, rng, t0 + np.arange(first, first + k) * 1000 + 10**9)]
+        tables = [make_rows(first, k, rng, t0 + np.arange(first, first + k) * 1000 + 10**9,
+                            layout=layout, search_share=search_share)]
         old = np.nonzero(reruns[first:first + k])[0]
         if len(old):
-            stale = make_rows(first, k, rng, t0 + np.arange(first, first + k) * 1000, np.array(["failed"] * k))
+            stale = make_rows(first, k, rng, t0 + np.arange(first, first + k) * 1000, np.array(["failed"] * k),
+                              layout=layout, search_share=search_share)
             tables.append(stale.take(pa.array(old)))
         for t in tables:
             if per_file == 1:

@@ -252,3 +252,21 @@ def test_a_dependency_checkpoint_goes_once_every_reader_is_stored_ok(tmp_path):
     assert folder.exists()
     assert discard_consumed(tmp_path / "ck", readers_of(specs), {white_box.trial_id, *readers}) == 1
     assert not folder.exists()
+
+
+def test_a_whole_file_write_that_fails_leaves_the_old_file_and_no_temp(tmp_path):
+    """Claims, checkpoints, caches and the store's index all write through
+    lore_bench.atomic: the old content stays until the new one is complete."""
+    from lore_bench.atomic import replace_whole, temp_beside
+
+    target = tmp_path / "claim.json"
+    replace_whole(target, lambda tmp: tmp.write_text("old"))
+
+    def torn(tmp):
+        tmp.write_text("ha")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        replace_whole(target, torn)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["claim.json"]
+    assert temp_beside(target) != temp_beside(target)  # two writers never share a temp file

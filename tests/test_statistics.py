@@ -71,6 +71,32 @@ def test_shared_image_draws_equal_a_bootstrap_per_cell_and_per_pair():
     assert stats.paired_from_shared(shared["a"], shared["c"]) and not stats.paired_from_shared(shared["a"], shared["b"])
 
 
+def test_cells_on_different_seeds_are_compared_unpaired_from_the_shared_draws():
+    """Cells whose seeds differ (a failed seed) cannot be paired by seed: the
+    report then compares their own draws independently, and must find the
+    same real gap and the same non-gap as the unpaired bootstrap per pair."""
+    a, same = _cell([0.7, 0.71, 0.69], n=300, seed=0), _cell([0.7, 0.7], n=300, seed=1)
+    low = _cell([0.5, 0.52], n=300, seed=2)
+    same["seed"] = low["seed"] = [1, 3]
+    shared = stats.shared_image_draws({k: stats.correctness(v) for k, v in {"a": a, "same": same, "low": low}.items()})
+    for other, name in [(same, "same"), (low, "low")]:
+        assert stats.unpaired_from_shared(shared["a"], shared[name]) is stats.paired_difference(a, other)[1]
+    assert stats.unpaired_from_shared(shared["a"], shared["low"]) and not stats.unpaired_from_shared(shared["a"], shared["same"])
+
+
+def test_image_draws_are_generated_once_per_shape_and_bounded(monkeypatch):
+    """Every grid of a report draws the same images for a dataset of one size:
+    the draws are kept (within a byte budget) and give the same numbers."""
+    monkeypatch.setattr(stats, "_DRAWS", {})
+    cell = stats.correctness(_cell([0.7, 0.6], n=500))
+    first = stats.shared_image_draws({"a": cell})["a"].means()
+    assert len(stats._DRAWS) == 1
+    np.testing.assert_array_equal(stats.shared_image_draws({"b": cell})["b"].means(), first)
+    monkeypatch.setattr(stats, "DRAW_CACHE_BYTES", 1)  # nothing fits: computed afresh, still equal
+    np.testing.assert_array_equal(stats.shared_image_draws({"c": stats.correctness(_cell([0.7, 0.6], n=499))})["c"].per_seed.shape, (stats.N_BOOT, 2))
+    assert len(stats._DRAWS) == 0
+
+
 def test_a_draw_whose_difference_is_exactly_zero_is_zero_not_rounding_noise():
     """Significance asks whether the interval excludes 0, so a draw in which two
     methods' gains and losses balance must be exactly 0. Rescaled bootstrap

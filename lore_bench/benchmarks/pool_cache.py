@@ -19,12 +19,12 @@ import importlib.util
 import inspect
 import logging
 import os
-import uuid
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ..atomic import replace_whole
 from ..caches import cache_base, mark_used
 
 log = logging.getLogger(__name__)
@@ -74,18 +74,14 @@ def cached_pool(name: str, builder: Callable[[], tuple[np.ndarray, np.ndarray]],
 
 
 def _store(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    """Write whole (temp file, then rename): a reader never sees half a file. A
-    cache that cannot be written (read-only, full) only costs the next process
-    the build again."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    """Write whole (lore_bench.atomic): a reader never sees half a file. A cache
+    that cannot be written (read-only, full) only costs the next process the
+    build again."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare name
+            np.savez(fh, images=images, labels=labels)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            np.savez(fh, images=images, labels=labels)
-        os.replace(tmp, path)
+        replace_whole(path, write)
     except OSError as err:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         log.warning("could not cache the %s arrays under %s (%s)", path.stem, path.parent, err)

@@ -54,6 +54,30 @@ def _image_draws(rng: np.random.Generator, s: int, n: int, n_boot: int, chunk: i
         yield counts, rng.integers(0, s, size=(b, s))
 
 
+#: Image draws kept for reuse, keyed by (generator seed, seeds, images, draws, chunk): every grid of a
+#: report draws the same images for a dataset of one size (the generator is seeded alike), so a store of
+#: many backbones and shot counts generates them once. Counts are small integers, kept as uint8 (uint16
+#: when an image is drawn more than 255 times); at most DRAW_CACHE_BYTES are kept, oldest out first.
+DRAW_CACHE_BYTES = 1 << 30
+_DRAWS: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+
+def _cached_image_draws(seed: int, s: int, n: int, n_boot: int, chunk: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    key = (seed, s, n, n_boot, chunk)
+    if key in _DRAWS:
+        _DRAWS[key] = _DRAWS.pop(key)  # most recently used last
+        return _DRAWS[key]
+    parts = []
+    for counts, index in _image_draws(np.random.default_rng(seed), s, n, n_boot, chunk):
+        parts.append((counts.astype(np.uint8 if counts.max() < 256 else np.uint16), index))
+    size = sum(c.nbytes + i.nbytes for c, i in parts)
+    while _DRAWS and size + sum(c.nbytes + i.nbytes for p in _DRAWS.values() for c, i in p) > DRAW_CACHE_BYTES:
+        _DRAWS.pop(next(iter(_DRAWS)))
+    if size <= DRAW_CACHE_BYTES:
+        _DRAWS[key] = parts
+    return parts
+
+
 def _bootstrap_means(matrix: np.ndarray, rng: np.random.Generator, n_boot: int, chunk: int = 250) -> np.ndarray:
     """Bootstrap draws of the mean of ``matrix`` [seeds, images]: each draw
     resamples the seeds and (one draw for all seeds, as they share the images)
@@ -107,21 +131,27 @@ def shared_image_draws(matrices: dict, n_boot: int = N_BOOT, seed: int = 0,
     for key, matrix in matrices.items():
         by_shape.setdefault(matrix.shape, []).append(key)
     for (s, n), keys in by_shape.items():
-        parts = {k: [] for k in keys}
-        seeds = []
-        for counts, index in _image_draws(np.random.default_rng(seed), s, n, n_boot, chunk):
-            for k in keys:
-                parts[k].append(counts @ matrices[k].astype(float).T)
-            seeds.append(index)
-        index = np.concatenate(seeds)
-        for k in keys:
-            out[k] = SharedDraws(np.concatenate(parts[k]), index, n)
+        # One product for all cells of a shape; float32 is exact here (integer sums below 2**24 images).
+        values = np.concatenate([matrices[k] for k in keys]).astype(np.float32).T  # [n, cells x seeds]
+        draws = _cached_image_draws(seed, s, n, n_boot, chunk)
+        per_seed = np.concatenate([counts.astype(np.float32) @ values for counts, _ in draws]).astype(float)
+        index = np.concatenate([i for _, i in draws])
+        for j, k in enumerate(keys):
+            out[k] = SharedDraws(per_seed[:, j * s:(j + 1) * s], index, n)
     return out
 
 
 def paired_from_shared(a: SharedDraws, b: SharedDraws) -> bool:
     """Whether the paired image + seed bootstrap of a minus b excludes 0 at 5 %."""
     return _excludes_zero(a.means(a.per_seed - b.per_seed))
+
+
+def unpaired_from_shared(a: SharedDraws, b: SharedDraws) -> bool:
+    """Whether the unpaired bootstrap of a minus b (cells on different seeds) excludes 0 at 5 %: each
+    cell's own draws, b's in a fixed shuffled order so that the two are drawn independently (cells of
+    one dataset share their image draws, which would pair them)."""
+    db = b.means()
+    return _excludes_zero(a.means() - db[np.random.default_rng(1).permutation(len(db))])
 
 
 def _binomial_means(rows: pd.DataFrame, rng: np.random.Generator, n_boot: int) -> np.ndarray:

@@ -23,6 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
+from ..atomic import replace_whole
 from .locks import flock
 
 LEASE_SECONDS = 120.0
@@ -134,14 +135,15 @@ class Claims:
         return json.dumps({"holder": self.holder, "pid": self.pid, "host": self.host, "at": time.time()})
 
     def _write_claim(self, path: Path) -> None:
-        _replace_atomically(path, path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"), self._claim_text())
+        text = self._claim_text()
+        replace_whole(path, lambda tmp: tmp.write_text(text))
 
     def _write_holder(self) -> None:
         path = self.dir / "holders" / f"{self.holder}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        _replace_atomically(path, path.with_name(f".{path.name}.tmp"),
-                            json.dumps({"holder": self.holder, "pid": self.pid, "host": self.host,
-                                        "expires": time.time() + self.lease_seconds}))
+        text = json.dumps({"holder": self.holder, "pid": self.pid, "host": self.host,
+                           "expires": time.time() + self.lease_seconds})
+        replace_whole(path, lambda tmp: tmp.write_text(text))
 
     def _is_stale(self, holder: str | None) -> bool:
         if not holder:
@@ -182,11 +184,3 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _replace_atomically(path: Path, tmp: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through ``tmp``; a write torn by a full disk leaves no temp file."""
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from ..atomic import replace_whole
 from .files import (COMPACTED_PREFIX, SUFFIX, BadFile, Problem, Vanished, concat_conformed, list_files, new_write_id,
                     read_file, write_atomic)
 from .locks import flock
@@ -57,10 +58,8 @@ def generation(index_dir: Path) -> int:
 
 def _bump_generation(index_dir: Path) -> None:
     index_dir.mkdir(parents=True, exist_ok=True)
-    path = index_dir / GENERATION
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"generation": generation(index_dir) + 1}))
-    os.replace(tmp, path)
+    text = json.dumps({"generation": generation(index_dir) + 1})
+    replace_whole(index_dir / GENERATION, lambda tmp: tmp.write_text(text))
 
 
 def compact_dir(directory: Path, schema: pa.Schema, index_dir: Path, small_only: bool = False) -> Folded:

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..atomic import replace_whole
+
 SUFFIX = ".parquet"
 ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
 COMPACTED_PREFIX = "compacted-"
@@ -120,16 +122,7 @@ def write_atomic(table: pa.Table, path: Path) -> Path:
     """Write ``table`` to ``path`` so that readers see all of it or nothing:
     a temp file, flushed to disk, then renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as fh:  # data on disk before the rename makes it visible
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no partial file behind
-        raise
-    return path
+    return replace_whole(path, lambda tmp: pq.write_table(table, tmp), fsync=True)
 
 
 def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -7,8 +7,6 @@ costs one slow read, and a store on a read-only disk simply goes without it.
 """
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..atomic import replace_whole
 from .files import ARROW_ERRORS, BadFile, Entry, Problem, conform_table, read_file
 
 KEY_COLUMNS = ["trial_id", "write_id", "status"]
@@ -76,8 +75,7 @@ def _load(path: Path) -> pa.Table:
 def _save(table: pa.Table, path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        pq.write_table(table.replace_schema_metadata({"lore_bench_index": _VERSION}), tmp)
-        os.replace(tmp, path)  # readers see the old index or the new one, never half of one
+        marked = table.replace_schema_metadata({"lore_bench_index": _VERSION})
+        replace_whole(path, lambda tmp: pq.write_table(marked, tmp))  # readers see the old index or the new one
     except OSError:
         pass  # a read-only store reads without the cache

@@ -85,9 +85,10 @@ class Grid:
         ca, cb = self.cells[(a, dataset)], self.cells[(b, dataset)]
         shared = self._shared(dataset)
         sa, sb = shared.get(a), shared.get(b)
-        if sa is not None and sb is not None and sa.per_seed.shape == sb.per_seed.shape \
-                and sorted(ca["seed"]) == sorted(cb["seed"]):
-            result = (float(ca["top1"].mean() - cb["top1"].mean()), stats.paired_from_shared(sa, sb))
+        diff = float(ca["top1"].mean() - cb["top1"].mean())
+        if sa is not None and sb is not None:
+            paired = sa.per_seed.shape == sb.per_seed.shape and sorted(ca["seed"]) == sorted(cb["seed"])
+            result = (diff, stats.paired_from_shared(sa, sb) if paired else stats.unpaired_from_shared(sa, sb))
         else:
             result = stats.paired_difference(ca, cb, correct=(self.correct(a, dataset), self.correct(b, dataset)))
         self._paired[key] = result

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from ...atomic import replace_whole
+
 
 def is_uri(location: str | Path) -> bool:
     return "://" in str(location)
@@ -74,19 +76,10 @@ def save_whole(obj, path: Path) -> None:
     disk is the OSError ENOSPC it is (torch's own file writer reports it as an
     opaque RuntimeError, "unexpected pos", which would read as a trial's bug);
     nothing partial is left behind."""
-    _replace_whole(path, lambda fh: torch.save(obj, fh))
-
-
-def _replace_whole(path: Path, write) -> None:
-    """``write(fh)`` into a temporary file beside ``path``, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+            torch.save(obj, fh)
+    replace_whole(path, write)
 
 
 class Cadence:
@@ -165,7 +158,7 @@ class LocalRoot(CheckpointRoot):
     def put_bytes(self, trial_id: str, name: str, data: bytes) -> None:
         path = self.path / trial_id / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        _replace_whole(path, lambda fh: fh.write(data))
+        replace_whole(path, lambda tmp: tmp.write_bytes(data))
 
     def get_bytes(self, trial_id: str, name: str) -> bytes | None:
         path = self.path / trial_id / name
