@@ -1,9 +1,10 @@
 """What lore-bench keeps under its cache folder, and removing what is no longer used.
 
-Three caches live there (``$LORE_BENCH_CACHE``, default ``~/.cache/lore_bench``):
+Four caches live there (``$LORE_BENCH_CACHE``, default ``~/.cache/lore_bench``):
 ``images/<entry>/`` (decoded, resized pixels, ``benchmarks/image_cache.py``),
-``features/<key>.pt`` (frozen-tower features, ``suite/engine/feature_cache.py``)
-and ``pools/<name>-<key>.npz`` (the embedded datasets' arrays, ``benchmarks/pool_cache.py``).
+``features/<key>.pt`` (frozen-tower features, ``suite/engine/feature_cache.py``),
+``pools/<name>-<key>.npz`` (the embedded datasets' arrays, ``benchmarks/pool_cache.py``)
+and ``draws/images-<key>.npy`` (the report's bootstrap image draws, ``plots/draw_cache.py``).
 Their keys change whenever what they hold would (weights, data, format version),
 so an old entry is never read again, but it is not removed either: ``lore-bench
 cache prune`` drops entries unused for N days. Each cache touches an entry's
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CACHE_ENV = "LORE_BENCH_CACHE"
-KINDS = ("images", "features", "pools")
+KINDS = ("images", "features", "pools", "draws")
 
 
 def cache_base() -> Path:

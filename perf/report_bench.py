@@ -109,8 +109,10 @@ def main(argv=None) -> None:
                    help="cells: <= 3 seeds per (backbone, shots, method, dataset) cell, per-image correctness of "
                         "real test sizes, as suites leave a store; mixed: session 1's store, ~n/540 rows per cell "
                         "(store_bench.mixed_fields)")
-    p.add_argument("--search-share", type=float, default=0.0,
-                   help="cells layout: the share of tuned search trials, in tenths (they are read, not tabled)")
+    p.add_argument("--main-trials", type=int,
+                   help="cells layout: only the first N trials are test-split results (N / 1,620 backbones' "
+                        "grids), the rest tuned search trials of the same cells, so sizes differ only in rows "
+                        "read; default: every trial a result (a new backbone every 1,620)")
     p.add_argument("--keep", help="build the stores under this folder and keep them")
     args = p.parse_args(argv)
     base = args.keep or tempfile.mkdtemp(prefix="report-bench-")
@@ -120,9 +122,9 @@ def main(argv=None) -> None:
           f"{'report':>7s} {'dry-run':>7s} | CPU s: {'report':>7s} {'dry-run':>7s}   (seconds)", flush=True)
     try:
         for n in [int(x) for x in args.sizes.split(",")]:
-            root = os.path.join(base, f"store-{args.layout}-{args.search_share:g}-{n}")
+            root = os.path.join(base, f"store-{args.layout}-{args.main_trials or 'all'}-{n}")
             if not os.path.isdir(os.path.join(root, "trials")):
-                store_bench.build(root, n, 1000, layout=args.layout, search_share=args.search_share)
+                store_bench.build(root, n, 1000, layout=args.layout, main_trials=args.main_trials)
                 ResultsStore(root).compact()
             r = measure_store(root, os.path.join(base, f"report-{n}"))
             print(f"{n:8d} | {r['read_all']:8.2f} {r['read_cols']:8.2f} {r['read_all'] / r['read_cols']:5.1f}x | "

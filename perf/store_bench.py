@@ -66,14 +66,14 @@ def mixed_fields(i: np.ndarray) -> dict:
             "eval_split": ["test"] * len(i), "protocol": ["few_shot"] * len(i)}
 
 
-def cells_fields(i: np.ndarray, search_share: float) -> dict:
+def cells_fields(i: np.ndarray, main_trials: int | None) -> dict:
     """The "cells" layout, as suites leave a store: trial k is seed k % 3 of one (backbone, shots, method,
-    dataset) cell, a new backbone every 9 x 12 x 5 x 3 = 1,620 main trials; a ``search_share`` (in tenths) of the trials
-    are tuned-protocol search trials (stage "search", validation split, no per-image correctness), which
-    the report reads but its tables skip."""
-    searches = int(round(search_share * 10))  # of every 10 trials; the first ones of each 10 search
-    search = i % 10 < searches
-    j = (i // 10) * (10 - searches) + np.maximum(i % 10 - searches, 0)  # index among the main trials
+    dataset) cell, a new backbone every 9 x 12 x 5 x 3 = 1,620 trials. With ``main_trials``, the trials
+    after the first ``main_trials`` are tuned-protocol search trials (stage "search", validation split, no
+    per-image correctness) of those cells: the report reads them but its tables skip them, so stores of
+    different sizes with the same ``main_trials`` differ only in what a report must read and filter."""
+    search = np.zeros(len(i), bool) if main_trials is None else i >= main_trials
+    j = i if main_trials is None else i % max(main_trials, 1)  # the cell a search trial tunes
     per_backbone = len(METHODS) * len(DATASETS) * len(SHOTS) * SEEDS
     return {"seed": [int(s) for s in j % SEEDS + 1],
             "method": [METHODS[k // SEEDS % len(METHODS)] for k in j],
@@ -86,11 +86,11 @@ def cells_fields(i: np.ndarray, search_share: float) -> dict:
 
 
 def make_rows(first: int, n: int, rng: np.random.Generator, write_ns: np.ndarray, status=None,
-              layout: str = "mixed", search_share: float = 0.0) -> pa.Table:
+              layout: str = "mixed", main_trials: int | None = None) -> pa.Table:
     """Rows of trials first..first+n, one row each, every column of the schema filled; in the "cells"
     layout the main test rows also carry ``test_correct`` of their dataset's real test size."""
     i = np.arange(first, first + n)
-    f = mixed_fields(i) if layout == "mixed" else cells_fields(i, search_share)
+    f = mixed_fields(i) if layout == "mixed" else cells_fields(i, main_trials)
     method, dataset, shots, seed = f["method"], f["dataset"], f["shots"], f["seed"]
     tid = [f"{int(k) * 2654435761 % (1 << 64):016x}" for k in i]
     if status is None:
@@ -130,7 +130,7 @@ def make_rows(first: int, n: int, rng: np.random.Generator, write_ns: np.ndarray
     return pa.Table.from_pydict(cols, schema=TRIALS_SCHEMA)
 
 
-def build(root: str, n: int, per_file: int, seed: int = 0, layout: str = "mixed", search_share: float = 0.0) -> None:
+def build(root: str, n: int, per_file: int, seed: int = 0, layout: str = "mixed", main_trials: int | None = None) -> None:
     """A store of n trials: 10 % first stored as failed, then replaced by a newer write."""
     rng = np.random.default_rng(seed)
     out = os.path.join(root, "trials")
@@ -140,11 +140,11 @@ def build(root: str, n: int, per_file: int, seed: int = 0, layout: str = "mixed"
     for first in range(0, n, per_file):
         k = min(per_file, n - first)
         tables = [make_rows(first, k, rng, t0 + np.arange(first, first + k) * 1000 + 10**9,
-                            layout=layout, search_share=search_share)]
+                            layout=layout, main_trials=main_trials)]
         old = np.nonzero(reruns[first:first + k])[0]
         if len(old):
             stale = make_rows(first, k, rng, t0 + np.arange(first, first + k) * 1000, np.array(["failed"] * k),
-                              layout=layout, search_share=search_share)
+                              layout=layout, main_trials=main_trials)
             tables.append(stale.take(pa.array(old)))
         for t in tables:
             if per_file == 1:

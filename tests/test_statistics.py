@@ -84,17 +84,27 @@ def test_cells_on_different_seeds_are_compared_unpaired_from_the_shared_draws():
     assert stats.unpaired_from_shared(shared["a"], shared["low"]) and not stats.unpaired_from_shared(shared["a"], shared["same"])
 
 
-def test_image_draws_are_generated_once_per_shape_and_bounded(monkeypatch):
-    """Every grid of a report draws the same images for a dataset of one size:
-    the draws are kept (within a byte budget) and give the same numbers."""
-    monkeypatch.setattr(stats, "_DRAWS", {})
-    cell = stats.correctness(_cell([0.7, 0.6], n=500))
-    first = stats.shared_image_draws({"a": cell})["a"].means()
-    assert len(stats._DRAWS) == 1
-    np.testing.assert_array_equal(stats.shared_image_draws({"b": cell})["b"].means(), first)
-    monkeypatch.setattr(stats, "DRAW_CACHE_BYTES", 1)  # nothing fits: computed afresh, still equal
-    np.testing.assert_array_equal(stats.shared_image_draws({"c": stats.correctness(_cell([0.7, 0.6], n=499))})["c"].per_seed.shape, (stats.N_BOOT, 2))
-    assert len(stats._DRAWS) == 0
+def test_image_draws_are_made_once_per_dataset_size_and_kept_on_disk(tmp_path, monkeypatch):
+    """Every grid of a report, and every later report, resamples a dataset's
+    images with the same draws: they are kept in memory and under the cache
+    folder (``lore-bench cache`` sees them) and give the same numbers."""
+    from lore_bench import caches
+    from lore_bench.plots import draw_cache
+
+    monkeypatch.setenv(caches.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(draw_cache, "_MEMORY", {})
+    three, two = stats.correctness(_cell([0.7, 0.6, 0.65], n=500)), stats.correctness(_cell([0.7, 0.6], n=500))
+    first = stats.shared_image_draws({"a": three})["a"].means()
+    np.testing.assert_allclose(first, stats._bootstrap_means(three, np.random.default_rng(0), stats.N_BOOT), atol=1e-9)
+    stats.shared_image_draws({"b": two})  # another seed count, same images: the same draws serve it
+    assert [e.kind for e in caches.entries(tmp_path)] == ["draws"]
+    monkeypatch.setattr(draw_cache, "_MEMORY", {})  # a new process: read back from disk
+    np.testing.assert_array_equal(stats.shared_image_draws({"a": three})["a"].means(), first)
+    monkeypatch.setattr(draw_cache, "MEMORY_BYTES", 1)  # nothing fits in memory: still equal, still bounded
+    monkeypatch.setattr(draw_cache, "_MEMORY", {})
+    monkeypatch.setenv(draw_cache.ENABLE_ENV, "0")
+    np.testing.assert_array_equal(stats.shared_image_draws({"a": three})["a"].means(), first)
+    assert draw_cache._MEMORY == {} and len(caches.entries(tmp_path)) == 1
 
 
 def test_a_draw_whose_difference_is_exactly_zero_is_zero_not_rounding_noise():
@@ -145,6 +155,30 @@ def _rows() -> pd.DataFrame:
                         "spec_json": json.dumps({"protocol_config": {"configs": 3, "max_epochs": 4}}),
                         "metrics_json": None, "error": None, "per_class_acc": None})
     return normalise(pd.DataFrame(rows))
+
+
+def test_grids_drawn_in_batches_give_each_grid_its_own_answers(monkeypatch):
+    """The report draws the bootstrap of many grids in one product (batches of
+    rows); every grid must read the same intervals and verdicts as alone, and
+    a failed seed (cells on different seeds) must not pair them."""
+    from lore_bench.plots.tables import significance as sig
+
+    ok = _rows()
+    ok = ok[~((ok["method"] == "m_twin2") & (ok["dataset"] == "d2") & (ok["seed"] == 2))]
+    alone = {(g.rows["protocol"].iloc[0], m, d): (g.draws(m, d)[0], g.paired("m_best", m, d) if m != "m_best" else None)
+             for g in sig.grids(ok) for m, d in g.cells}
+    monkeypatch.setattr(sig, "BATCH_ROWS", 10**6)
+    (batch,) = list(sig.batches(sig.grids(ok)))
+    sig.share_draws(batch)
+    assert len(batch) == 2
+    for g in batch:
+        for m, d in g.cells:
+            draws, paired = alone[(g.rows["protocol"].iloc[0], m, d)]
+            np.testing.assert_array_equal(g.draws(m, d)[0], draws)
+            assert (g.paired("m_best", m, d) if m != "m_best" else None) == paired
+            if m != "m_best":  # the grid's shortcut (difference of cached draws) = the bootstrap of the pair
+                assert g.paired("m_best", m, d)[1] is stats.paired_difference(g.cells[("m_best", d)], g.cells[(m, d)])[1]
+    assert [len(b) for b in sig.batches(sig.grids(ok), max_rows=1)] == [1, 1]  # a grid larger than a batch: alone
 
 
 def test_report_tables_show_intervals_marks_and_recipe_vs_tuned():

@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from ..results.correctness import unpack_correct as _unpack
+from . import draw_cache
 
 ALPHA = 0.05
 N_BOOT = 2000
@@ -45,37 +46,36 @@ def correctness(rows: pd.DataFrame) -> np.ndarray | None:
     return np.stack([_unpack(t, int(counts[0])) for t in rows.sort_values("seed")["test_correct"]])
 
 
+def _count_chunks(rng: np.random.Generator, n: int, n_boot: int, chunk: int):
+    """The image draws in chunks: [b, n] counts of each image in a resample of n."""
+    for start in range(0, n_boot, chunk):
+        yield rng.multinomial(n, np.full(n, 1.0 / n), size=min(chunk, n_boot - start))
+
+
+def _seed_index(rng: np.random.Generator, s: int, n_boot: int, chunk: int) -> np.ndarray:
+    """[n_boot, s] resampled seed positions, drawn chunk by chunk as the images are."""
+    return np.concatenate([rng.integers(0, s, size=(min(chunk, n_boot - start), s))
+                           for start in range(0, n_boot, chunk)])
+
+
 def _image_draws(rng: np.random.Generator, s: int, n: int, n_boot: int, chunk: int = 250):
     """The bootstrap's draws in chunks: (counts [b, n] of each image drawn, as floats
-    holding integers; seed indices [b, s]), images first, then seeds, per chunk."""
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
-        yield counts, rng.integers(0, s, size=(b, s))
+    holding integers; seed indices [b, s]). Images and seeds come from two streams
+    spawned from ``rng``, so a dataset's image draws do not depend on how many
+    seeds a cell has (plots/draw_cache.py keeps them per dataset size)."""
+    images, seeds = rng.spawn(2)
+    index = _seed_index(seeds, s, n_boot, chunk)
+    start = 0
+    for counts in _count_chunks(images, n, n_boot, chunk):
+        yield counts.astype(float), index[start:start + len(counts)]
+        start += len(counts)
 
 
-#: Image draws kept for reuse, keyed by (generator seed, seeds, images, draws, chunk): every grid of a
-#: report draws the same images for a dataset of one size (the generator is seeded alike), so a store of
-#: many backbones and shot counts generates them once. Counts are small integers, kept as uint8 (uint16
-#: when an image is drawn more than 255 times); at most DRAW_CACHE_BYTES are kept, oldest out first.
-DRAW_CACHE_BYTES = 1 << 30
-_DRAWS: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = {}
-
-
-def _cached_image_draws(seed: int, s: int, n: int, n_boot: int, chunk: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    key = (seed, s, n, n_boot, chunk)
-    if key in _DRAWS:
-        _DRAWS[key] = _DRAWS.pop(key)  # most recently used last
-        return _DRAWS[key]
-    parts = []
-    for counts, index in _image_draws(np.random.default_rng(seed), s, n, n_boot, chunk):
-        parts.append((counts.astype(np.uint8 if counts.max() < 256 else np.uint16), index))
-    size = sum(c.nbytes + i.nbytes for c, i in parts)
-    while _DRAWS and size + sum(c.nbytes + i.nbytes for p in _DRAWS.values() for c, i in p) > DRAW_CACHE_BYTES:
-        _DRAWS.pop(next(iter(_DRAWS)))
-    if size <= DRAW_CACHE_BYTES:
-        _DRAWS[key] = parts
-    return parts
+def _shared_counts(seed: int, n: int, n_boot: int, chunk: int) -> np.ndarray:
+    """[n_boot, n] image counts of the draws ``_image_draws(default_rng(seed), ...)`` makes, kept."""
+    def make() -> np.ndarray:
+        return np.concatenate(list(_count_chunks(np.random.default_rng(seed).spawn(2)[0], n, n_boot, chunk)))
+    return draw_cache.cached_counts("images", (seed, n, n_boot, chunk), make)
 
 
 def _bootstrap_means(matrix: np.ndarray, rng: np.random.Generator, n_boot: int, chunk: int = 250) -> np.ndarray:
@@ -93,7 +93,7 @@ def _bootstrap_means(matrix: np.ndarray, rng: np.random.Generator, n_boot: int, 
     return 100.0 * np.concatenate(out)
 
 
-def _excludes_zero(draws: np.ndarray) -> bool:
+def excludes_zero(draws: np.ndarray) -> bool:
     """Whether the 95 % percentile interval of a difference's draws excludes 0."""
     low, high = np.percentile(draws, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
     return bool(low > 0 or high < 0)
@@ -110,7 +110,7 @@ class SharedDraws:
     n: int
 
     def means(self, per_seed: np.ndarray | None = None) -> np.ndarray:
-        p = self.per_seed if per_seed is None else per_seed
+        p = (self.per_seed if per_seed is None else per_seed).astype(float)  # float32 counts: exact integers
         return 100.0 * np.take_along_axis(p, self.seed_index, axis=1).mean(axis=1) / self.n
 
 
@@ -120,38 +120,48 @@ def shared_image_draws(matrices: dict, n_boot: int = N_BOOT, seed: int = 0,
 
     Seeded alike, that function draws the same images and seeds for every
     matrix of one shape, and its statistic is linear in the matrix; so the
-    draws are made once per shape and each cell's per-seed counts once, and a
+    draws are made once per dataset size (and kept across grids and processes,
+    plots/draw_cache.py), each cell's per-seed counts come from one product, and a
     paired difference is the difference of two cells' counts
     (:func:`paired_from_shared`) instead of a fresh bootstrap per pair. Counts
-    are integers (exact in float64), so two methods that agree on every drawn
+    are integers (exact in float32 and float64), so two methods that agree on every drawn
     image differ by exactly 0, where a bootstrap of rescaled weights leaves
     rounding noise that can decide "significant" at the boundary."""
     out = {}
-    by_shape: dict[tuple[int, int], list] = {}
+    by_size: dict[int, list] = {}
     for key, matrix in matrices.items():
-        by_shape.setdefault(matrix.shape, []).append(key)
-    for (s, n), keys in by_shape.items():
-        # One product for all cells of a shape; float32 is exact here (integer sums below 2**24 images).
-        values = np.concatenate([matrices[k] for k in keys]).astype(np.float32).T  # [n, cells x seeds]
-        draws = _cached_image_draws(seed, s, n, n_boot, chunk)
-        per_seed = np.concatenate([counts.astype(np.float32) @ values for counts, _ in draws]).astype(float)
-        index = np.concatenate([i for _, i in draws])
-        for j, k in enumerate(keys):
-            out[k] = SharedDraws(per_seed[:, j * s:(j + 1) * s], index, n)
+        by_size.setdefault(matrix.shape[1], []).append(key)
+    for n, keys in by_size.items():
+        # One product for all cells of a dataset size (any seed count); float32 is exact here (integer
+        # sums below 2**24 images), and each chunk of draws is converted once for all cells.
+        values = np.concatenate([matrices[k] for k in keys]).astype(np.float32).T  # [n, sum of seeds]
+        counts = _shared_counts(seed, n, n_boot, chunk)
+        per_seed = np.concatenate([counts[i:i + chunk].astype(np.float32) @ values for i in range(0, n_boot, chunk)])
+        index: dict[int, np.ndarray] = {}
+        start = 0
+        for k in keys:
+            s = matrices[k].shape[0]
+            if s not in index:
+                index[s] = _seed_index(np.random.default_rng(seed).spawn(2)[1], s, n_boot, chunk)
+            out[k] = SharedDraws(per_seed[:, start:start + s], index[s], n)
+            start += s
     return out
 
 
 def paired_from_shared(a: SharedDraws, b: SharedDraws) -> bool:
     """Whether the paired image + seed bootstrap of a minus b excludes 0 at 5 %."""
-    return _excludes_zero(a.means(a.per_seed - b.per_seed))
+    return excludes_zero(a.means(a.per_seed - b.per_seed))
 
 
 def unpaired_from_shared(a: SharedDraws, b: SharedDraws) -> bool:
-    """Whether the unpaired bootstrap of a minus b (cells on different seeds) excludes 0 at 5 %: each
-    cell's own draws, b's in a fixed shuffled order so that the two are drawn independently (cells of
-    one dataset share their image draws, which would pair them)."""
-    db = b.means()
-    return _excludes_zero(a.means() - db[np.random.default_rng(1).permutation(len(db))])
+    """Whether the unpaired bootstrap of a minus b (cells on different seeds) excludes 0 at 5 %."""
+    return unpaired_from_means(a.means(), b.means())
+
+
+def unpaired_from_means(da: np.ndarray, db: np.ndarray) -> bool:
+    """:func:`unpaired_from_shared` from the two cells' draws: b's in a fixed shuffled order, so that
+    the two are drawn independently (cells of one dataset share their image draws, which would pair them)."""
+    return excludes_zero(da - db[np.random.default_rng(1).permutation(len(db))])
 
 
 def _binomial_means(rows: pd.DataFrame, rng: np.random.Generator, n_boot: int) -> np.ndarray:
@@ -205,7 +215,7 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = N_BOOT, se
         da = _bootstrap_means(ma, rng, n_boot) if ma is not None else _binomial_means(a, rng, n_boot)
         db = _bootstrap_means(mb, rng, n_boot) if mb is not None else _binomial_means(b, rng, n_boot)
         draws = da - db
-    return float(a["top1"].mean() - b["top1"].mean()), _excludes_zero(draws)
+    return float(a["top1"].mean() - b["top1"].mean()), excludes_zero(draws)
 
 
 def wilcoxon_p(x: np.ndarray, y: np.ndarray) -> float:

@@ -10,14 +10,24 @@ from .builder import REPORT_TABLES, ReportTable
 from .cells import Cell, Table, mark_best, slug
 
 
-def _acc_cell(stats: pd.DataFrame, max_seeds: int) -> Cell:
-    if stats.empty or pd.isna(stats["mean"].iloc[0]):
+STAT_KEYS = ("mean", "std", "n_seeds")
+NO_STATS = {"mean": float("nan"), "std": float("nan"), "n_seeds": 0.0}
+
+
+def _acc_cell(stats: dict | None, max_seeds: int) -> Cell:
+    if stats is None or pd.isna(stats["mean"]):
         return Cell(MISSING)
-    mean, std, n = stats["mean"].iloc[0], stats["std"].iloc[0], int(stats["n_seeds"].iloc[0])
+    mean, std, n = stats["mean"], stats["std"], int(stats["n_seeds"])
     text = fmt_mean_std(mean, std)
     if n < max_seeds:  # never let a cell with fewer seeds pass for a full one
         text += f" (n={n})"
     return Cell(text, float(mean))
+
+
+def _records(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, dict]:
+    """key columns' values -> {"mean", "std", "n_seeds"} of each row, as plain floats."""
+    columns = [frame[c].tolist() for c in (*keys, *STAT_KEYS)]
+    return {tuple(v[:len(keys)]): dict(zip(STAT_KEYS, map(float, v[len(keys):]))) for v in zip(*columns)}
 
 
 def _grid(ok: pd.DataFrame, row_keys: list[tuple[str, dict]], datasets: list[str]) -> tuple[list[list[Cell]], pd.DataFrame]:
@@ -25,31 +35,28 @@ def _grid(ok: pd.DataFrame, row_keys: list[tuple[str, dict]], datasets: list[str
     A cell is flagged (n=…) when it has fewer seeds than the most in its row
     (zero-shot runs one seed by design, so rows are not compared with each other)."""
     rows, tidy = [], []
-    # Per set of filter columns, the statistics of every row key at once (a few groupbys), not a filter and
-    # an aggregation per row key: at 100,000 stored trials that was most of the report's time.
+    # Per set of filter columns, the statistics of every row key at once (a few groupbys), read back as
+    # plain dicts, not a filter and an aggregation per row key: at 100,000 stored trials that was most of
+    # the report's time, and per-cell pandas indexing the rest of it.
     stats: dict[tuple, tuple[dict, dict]] = {}
     for label, where in row_keys:
         cols = tuple(where)
         if cols not in stats:
             small = ok[[*cols, "dataset", "seed", "top1"]]
-            per_ds_all = seed_stats(small, [*cols, "dataset"]).astype({"n_seeds": float})  # as the tidy csv had it
-            avg_all = dataset_average(small, list(cols), datasets).astype({"n_seeds": float}) if len(small) else None
-            stats[cols] = ({k if isinstance(k, tuple) else (k,): g.drop(columns=list(cols))
-                            for k, g in per_ds_all.groupby(list(cols), sort=False, dropna=False)},
-                           {} if avg_all is None else
-                           {tuple(r[c] for c in cols): r[["mean", "std", "n_seeds"]] for _, r in avg_all.iterrows()})
+            per_ds = _records(seed_stats(small, [*cols, "dataset"]), [*cols, "dataset"])
+            avg = _records(dataset_average(small, list(cols), datasets), list(cols)) if len(small) else {}
+            stats[cols] = (per_ds, avg)
         key = tuple(where.values())
-        per_ds = stats[cols][0].get(key, pd.DataFrame(columns=["dataset", "mean", "std", "n_seeds"]))
-        avg = stats[cols][1].get(key, pd.Series({"mean": float("nan"), "std": float("nan"), "n_seeds": 0}))
-        max_seeds = int(per_ds["n_seeds"].max()) if len(per_ds) else 0
+        per_ds = {ds: stats[cols][0].get((*key, ds)) for ds in datasets}
+        avg = stats[cols][1].get(key, NO_STATS)
+        max_seeds = int(max((r["n_seeds"] for r in per_ds.values() if r is not None), default=0))
         row = [Cell(label)]
         for ds in datasets:
-            s = per_ds[per_ds["dataset"] == ds]
-            row.append(_acc_cell(s, max_seeds))
-            if not s.empty:
-                tidy.append({"row": label, **where, "dataset": ds, **s.iloc[0][["mean", "std", "n_seeds"]].to_dict()})
-        row.append(_acc_cell(avg.to_frame().T, max_seeds))
-        tidy.append({"row": label, **where, "dataset": AVERAGE, **avg.to_dict()})
+            row.append(_acc_cell(per_ds[ds], max_seeds))
+            if per_ds[ds] is not None:
+                tidy.append({"row": label, **where, "dataset": ds, **per_ds[ds]})
+        row.append(_acc_cell(avg, max_seeds))
+        tidy.append({"row": label, **where, "dataset": AVERAGE, **avg})
         rows.append(row)
     return rows, pd.DataFrame(tidy)
 
@@ -110,11 +117,12 @@ class FewShotTables(ReportTable):
 
     def build(self, rows: pd.DataFrame, ok: pd.DataFrame) -> list[Table]:
         tables = []
-        for backbone in sorted(rows["backbone"].unique()):
-            b = rows[rows["backbone"] == backbone]
+        ok_of = dict(tuple(ok.groupby("backbone", sort=False)))  # split once: a store of many backbones
+        for backbone, b in sorted(rows.groupby("backbone", sort=False), key=lambda kv: kv[0]):
             shots = sorted(b.loc[(b["protocol"] == "few_shot") & ~b["zero_shot"], "shots"].unique())
             shots = shots or ([0] if b["zero_shot"].any() else [])  # a zero-shot-only store still gets a table
-            tables += [few_shot_table(ok, rows, backbone, int(k)) for k in shots]
+            okb = ok_of.get(backbone, ok.iloc[:0])
+            tables += [few_shot_table(okb, b, backbone, int(k)) for k in shots]
         return tables
 
 

@@ -5,11 +5,13 @@ win/tie/loss matrix; pairwise Wilcoxon p-values; Friedman ranks with the
 Nemenyi critical difference."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
+from ...results.correctness import unpack_correct
 from .. import stats
 from ..aggregate import MISSING, PAPER_DATASETS, PAPER_METHODS, ordered
 from .builder import REPORT_TABLES, ReportTable
@@ -19,25 +21,60 @@ PROTOCOLS = {"few_shot": "recipe", "tuned": "tuned"}
 NOT_SIGNIFICANT = "†"
 
 
-class Grid:
-    """The ok rows of one (backbone, shots, protocol): methods x datasets, seeds inside."""
+class CellRows(Mapping):
+    """(method, dataset) -> that cell's rows (one per seed, by seed), made on first use: a grid's
+    statistics read numpy columns (Grid.mean, Grid.correct); only the fallbacks need a frame."""
 
-    def __init__(self, ok: pd.DataFrame, backbone: str, shots: int, protocol: str):
-        sel = ok[(ok["backbone"] == backbone) & (ok["shots"] == shots) & (ok["protocol"] == protocol)
-                 & (ok["stage"] == "main")]
+    def __init__(self, rows: pd.DataFrame, at: dict):
+        self._rows, self._at, self._made = rows, at, {}
+
+    def __getitem__(self, key):
+        if key not in self._made:
+            self._made[key] = self._rows.iloc[self._at[key]]
+        return self._made[key]
+
+    def __contains__(self, key) -> bool:
+        return key in self._at
+
+    def __iter__(self):
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+
+class Grid:
+    """The ok rows of one (backbone, shots, protocol): methods x datasets, seeds inside.
+    ``rows``: those rows when the caller has split them already (:func:`grids`)."""
+
+    def __init__(self, ok: pd.DataFrame, backbone: str, shots: int, protocol: str,
+                 rows: pd.DataFrame | None = None):
+        sel = rows if rows is not None else ok[(ok["backbone"] == backbone) & (ok["shots"] == shots)
+                                               & (ok["protocol"] == protocol) & (ok["stage"] == "main")]
+        sel = sel.sort_values(["method", "dataset", "seed"], kind="stable")
         self.rows = sel
         self.datasets = ordered(sel["dataset"], PAPER_DATASETS)
         self.methods = ordered(sel["method"], PAPER_METHODS)
-        self.cells = {k: g for k, g in sel.groupby(["method", "dataset"])}
+        self._at = sel.groupby(["method", "dataset"], sort=False).indices  # cell -> row positions
+        self.cells = CellRows(sel, self._at)
+        self._top1 = sel["top1"].to_numpy(float)
+        self._seed = sel["seed"].to_numpy(int)
+        self._bits = sel["test_correct"].to_numpy(object) if "test_correct" in sel else None
+        self._n_eval = sel["num_eval"].to_numpy(float) if "num_eval" in sel else None
         self._draws: dict = {}
         # The tables below ask for the same pair many times (each direction, each
         # table); every answer is a pure function of the cells, so it is kept.
-        by_method = dict(tuple(sel.groupby("method")))
-        self._scores = {m: r.groupby(["dataset", "seed"])["top1"].mean() for m, r in by_method.items()}
         self._wilcoxon: dict[frozenset, float] = {}
         self._paired: dict[tuple[str, str, str], tuple[float, bool]] = {}
         self._correct: dict[tuple[str, str], np.ndarray | None] = {}
         self._boot: dict[str, dict] = {}
+
+    def mean(self, method: str, dataset: str) -> float:
+        """The cell's top-1, mean over its seeds."""
+        return float(self._top1[self._at[(method, dataset)]].mean())
+
+    def seeds(self, method: str, dataset: str) -> tuple[int, ...]:
+        return tuple(self._seed[self._at[(method, dataset)]])
 
     def draws(self, method: str, dataset: str):
         if (method, dataset) not in self._draws:
@@ -48,49 +85,70 @@ class Grid:
 
     def _shared(self, dataset: str) -> dict:
         """The image bootstrap of every cell of ``dataset`` that stores per-image
-        correctness, drawn once for all of them (stats.shared_image_draws)."""
+        correctness, drawn once for all of them (stats.shared_image_draws), unless
+        :func:`share_draws` drew them for a batch of grids."""
         if dataset not in self._boot:
             matrices = {m: self.correct(m, dataset) for m in self.methods if (m, dataset) in self.cells}
             self._boot[dataset] = stats.shared_image_draws({m: x for m, x in matrices.items() if x is not None})
         return self._boot[dataset]
 
+    def release(self) -> None:
+        """Drop the bootstrap draws (the tables are built): a store's grids are not all held at once."""
+        self._boot, self._draws, self._correct = {}, {}, {}
+
     def complete(self) -> list[str]:
         return [m for m in self.methods if all((m, d) in self.cells for d in self.datasets)]
 
-    def seed_scores(self, method: str) -> pd.Series:
-        """Top-1 per (dataset, seed) of a method (the pairs of a Wilcoxon test)."""
-        return self._scores[method]
+    def seed_scores(self) -> pd.DataFrame:
+        """Top-1 per (dataset, seed) x method (the pairs of a Wilcoxon test), NaN where missing."""
+        if not hasattr(self, "_scores"):
+            self._scores = self.rows.pivot_table(index=["dataset", "seed"], columns="method", values="top1",
+                                                 aggfunc="mean")
+        return self._scores
 
     def wilcoxon(self, a: str, b: str) -> float:
-        """Two-sided, so one p per unordered pair."""
+        """Two-sided, so one p per unordered pair, over the (dataset, seed) pairs both methods have."""
         key = frozenset((a, b))
         if key not in self._wilcoxon:
-            x, y = self.seed_scores(a), self.seed_scores(b)
-            common = x.index.intersection(y.index)
-            self._wilcoxon[key] = stats.wilcoxon_p(x[common].to_numpy(), y[common].to_numpy())
+            scores = self.seed_scores()
+            x, y = scores[a].to_numpy(), scores[b].to_numpy()
+            both = ~(np.isnan(x) | np.isnan(y))
+            self._wilcoxon[key] = stats.wilcoxon_p(x[both], y[both])
         return self._wilcoxon[key]
 
     def correct(self, method: str, dataset: str) -> np.ndarray | None:
+        """stats.correctness of a cell, from the grid's columns (its rows are sorted by seed)."""
         key = (method, dataset)
         if key not in self._correct:
-            self._correct[key] = stats.correctness(self.cells[key])
+            at = self._at[key]
+            bits = None if self._bits is None else self._bits[at]
+            counts = None if self._n_eval is None else np.unique(self._n_eval[at])
+            if bits is None or any(not isinstance(t, str) for t in bits) or len(counts) != 1 or counts[0] != counts[0]:
+                self._correct[key] = None
+            else:
+                self._correct[key] = np.stack([unpack_correct(t, int(counts[0])) for t in bits])
         return self._correct[key]
 
     def paired(self, a: str, b: str, dataset: str) -> tuple[float, bool]:
         """stats.paired_difference of two cells (seeded: the same answer every time),
-        from the dataset's shared image draws where both cells have them on the same seeds."""
+        from the dataset's shared image draws where both cells have them."""
         key = (a, b, dataset)
         if key in self._paired:
             return self._paired[key]
-        ca, cb = self.cells[(a, dataset)], self.cells[(b, dataset)]
+        diff = self.mean(a, dataset) - self.mean(b, dataset)
         shared = self._shared(dataset)
         sa, sb = shared.get(a), shared.get(b)
-        diff = float(ca["top1"].mean() - cb["top1"].mean())
         if sa is not None and sb is not None:
-            paired = sa.per_seed.shape == sb.per_seed.shape and sorted(ca["seed"]) == sorted(cb["seed"])
-            result = (diff, stats.paired_from_shared(sa, sb) if paired else stats.unpaired_from_shared(sa, sb))
+            if sa.per_seed.shape == sb.per_seed.shape and self.seeds(a, dataset) == self.seeds(b, dataset):
+                # = stats.paired_from_shared(sa, sb): cells of one seed count share their seed draws, so
+                # the paired draws are the difference of the two cells' draws, each computed once
+                significant = stats.excludes_zero(self.draws(a, dataset)[0] - self.draws(b, dataset)[0])
+            else:
+                significant = stats.unpaired_from_means(self.draws(a, dataset)[0], self.draws(b, dataset)[0])
+            result = (diff, significant)
         else:
-            result = stats.paired_difference(ca, cb, correct=(self.correct(a, dataset), self.correct(b, dataset)))
+            result = stats.paired_difference(self.cells[(a, dataset)], self.cells[(b, dataset)],
+                                             correct=(self.correct(a, dataset), self.correct(b, dataset)))
         self._paired[key] = result
         return result
 
@@ -101,15 +159,49 @@ class Grid:
                                                                   values="top1", aggfunc="mean")[m]
 
 
+#: Rows of per-image correctness whose bootstrap is drawn in one product (share_draws): ~0.6 GB of
+#: float32 draws and values at 2,000 draws; the grids of a larger store are taken in batches.
+BATCH_ROWS = 20_000
+
+
 def grids(ok: pd.DataFrame) -> list[Grid]:
     out = []
+    main = ok[ok["protocol"].isin(list(PROTOCOLS)) & (ok["stage"] == "main")]
     for protocol in PROTOCOLS:
-        p = ok[(ok["protocol"] == protocol) & (ok["stage"] == "main")]
-        for backbone, shots in sorted({(b, int(k)) for b, k in zip(p["backbone"], p["shots"])}):
-            g = Grid(ok, backbone, shots, protocol)
+        p = main[main["protocol"] == protocol]
+        for (backbone, shots), rows in sorted(p.groupby(["backbone", "shots"]), key=lambda kv: (kv[0][0], int(kv[0][1]))):
+            g = Grid(ok, backbone, int(shots), protocol, rows=rows)
             if len(g.methods) >= 2:
                 out.append(g)
     return out
+
+
+def batches(all_grids: list[Grid], max_rows: int = BATCH_ROWS):
+    """The grids in order, a list at a time holding at most ``max_rows`` rows (a larger grid alone)."""
+    batch, rows = [], 0
+    for g in all_grids:
+        if batch and rows + len(g.rows) > max_rows:
+            yield batch
+            batch, rows = [], 0
+        batch.append(g)
+        rows += len(g.rows)
+    if batch:
+        yield batch
+
+
+def share_draws(batch: list[Grid]) -> None:
+    """The image bootstrap of every cell of a batch of grids in one product per
+    dataset size (every grid draws a dataset's images alike; stats.shared_image_draws)."""
+    matrices = {}
+    for i, g in enumerate(batch):
+        for m, d in g.cells:
+            if (x := g.correct(m, d)) is not None:
+                matrices[(i, m, d)] = x
+    shared = stats.shared_image_draws(matrices)
+    for g in batch:
+        g._boot = {d: {} for d in g.datasets}
+    for (i, m, d), draws in shared.items():
+        batch[i]._boot[d][m] = draws
 
 
 def _name(g: Grid, what: str) -> str:
@@ -133,13 +225,13 @@ def interval_table(g: Grid) -> Table:
                 continue
             draws, how = g.draws(m, d)
             how_used.add(how)
-            iv = stats.interval_of(g.cells[(m, d)]["top1"].mean(), draws, how)
+            iv = stats.interval_of(g.mean(m, d), draws, how)
             row.append(Cell(f"{iv.mean:.2f} [{iv.low:.1f}, {iv.high:.1f}]", iv.mean))
             records.append({"method": m, "dataset": d, "mean": iv.mean, "low": iv.low, "high": iv.high,
-                            "n_seeds": len(g.cells[(m, d)]), "ci": how})
+                            "n_seeds": len(g.seeds(m, d)), "ci": how})
         if m in complete:
             draws = np.mean([g.draws(m, d)[0] for d in g.datasets], axis=0)
-            mean = float(np.mean([g.cells[(m, d)]["top1"].mean() for d in g.datasets]))
+            mean = float(np.mean([g.mean(m, d) for d in g.datasets]))
             iv = stats.interval_of(mean, draws, "")
             row.append(Cell(f"{iv.mean:.2f} [{iv.low:.1f}, {iv.high:.1f}]", iv.mean))
             records.append({"method": m, "dataset": "Average", "mean": iv.mean, "low": iv.low, "high": iv.high})
@@ -264,8 +356,11 @@ class SignificanceTables(ReportTable):
 
     def build(self, rows: pd.DataFrame, ok: pd.DataFrame) -> list[Table]:
         out = []
-        for g in grids(ok):
-            out += [interval_table(g), win_tie_loss(g), wilcoxon_table(g)]
-            if (ranks := ranking_table(g)) is not None:
-                out.append(ranks)
+        for batch in batches(grids(ok)):
+            share_draws(batch)
+            for g in batch:
+                out += [interval_table(g), win_tie_loss(g), wilcoxon_table(g)]
+                if (ranks := ranking_table(g)) is not None:
+                    out.append(ranks)
+                g.release()
         return out
