@@ -330,3 +330,26 @@ def test_table4_shows_the_paper_rows_for_a_published_backbone():
     (table,) = frozen_tables(rows)
     texts = [[c.text for c in r] for r in table.rows]
     assert texts[-2] == ["paper: baseline", "0.397"] and texts[-1] == ["paper: + LORE White Box", "0.418"]
+
+
+def test_two_recipes_of_a_method_in_one_store_are_two_rows_and_other_clashes_are_warned(tmp_path):
+    """Suites with `recipe: authors` and `recipe: corrected` writing into one store
+    meet in the same cells and seeds: the tables must show one method per recipe,
+    not average the two as seeds. Two configurations of one recipe (a --set
+    override) cannot be told apart by name: the report says so."""
+    store = ResultsStore(tmp_path)
+    for seed in (1, 2):
+        for recipe, top1 in (("authors", 50.0), ("corrected", 70.0)):
+            row = _row("coop", "dtd", 4, seed, top1 + seed)
+            store.write_trial([{**row, "trial_id": f"{recipe}-{seed}", "recipe": recipe}])
+        store.write_trial([{**_row("lore", "dtd", 4, seed, 60.0), "recipe": "authors"}])
+    summary = build_report(tmp_path, tmp_path / "out", formats=("md",))
+    table = (tmp_path / "out" / "tables" / "table1_clip-vit-b16-openai_4shot.md").read_text()
+    assert "| coop (authors) | 51.50 ± 0.71 |" in table and "| coop (corrected) | **71.50 ± 0.71** |" in table
+    assert "| lore |" in table and "WARNING" not in summary.text  # a method with one recipe keeps its name
+
+    store.write_trial([{**_row("lore", "dtd", 4, 1, 80.0), "trial_id": "lore-lr-override", "recipe": "authors"}])
+    summary = build_report(tmp_path, tmp_path / "out", formats=("md",))
+    assert "WARNING: 1 (cell, seed) pairs hold results of more than one configuration (e.g. lore on dtd, 4 shots, " \
+           "seed 1" in summary.text
+    assert "--suite NAME" in (tmp_path / "out" / "report.md").read_text()

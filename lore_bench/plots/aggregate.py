@@ -81,7 +81,45 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     # Zero-shot is the 0-shot point of the few-shot protocol, as in the paper.
     # (frozen-feature tasks also run with 0 shots but are not classification).
     df["zero_shot"] = ((df["shots"] == 0) & (df["protocol"] == "few_shot")) | (df["protocol"] == "zero_shot")
+    return split_recipes(df)
+
+
+#: What makes two rows the same seed of one table cell. Trials whose rows share all of it differ in
+#: their configuration (a trial id hashes the whole config): a table would average them as seeds.
+CELL_SEED = ["method", "backbone", "dataset", "protocol", "shots", "seed", "stage", "eval_split"]
+
+
+def _trials_per_cell_seed(df: pd.DataFrame) -> pd.Series:
+    return df.groupby(CELL_SEED, dropna=False, sort=False)["trial_id"].transform("nunique")
+
+
+def split_recipes(df: pd.DataFrame) -> pd.DataFrame:
+    """A method stored under several recipes (suites with ``recipe: authors`` and
+    ``recipe: corrected`` writing into one store) whose trials meet in one cell and
+    seed becomes one method per recipe, "coop (authors)" and "coop (corrected)",
+    instead of rows the tables would average as seeds of one method."""
+    if df.empty or "recipe" not in df or "trial_id" not in df:
+        return df
+    clash = _trials_per_cell_seed(df) > 1
+    if not clash.any():
+        return df
+    recipes = df.loc[clash].groupby(CELL_SEED, dropna=False)["recipe"].nunique()
+    methods = set(recipes[recipes > 1].index.get_level_values("method"))
+    if methods:
+        df = df.copy()
+        mine = df["method"].isin(methods)
+        df.loc[mine, "method"] = df.loc[mine, "method"] + " (" + df.loc[mine, "recipe"].fillna("no recipe") + ")"
     return df
+
+
+def configuration_clashes(ok: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell and seed whose ok rows come from more than one trial (configurations
+    differing in something other than the recipe: a ``--set`` override, a changed method
+    config): method, backbone, dataset, shots, seed and the number of trials."""
+    if ok.empty or "trial_id" not in ok:
+        return pd.DataFrame(columns=[*CELL_SEED, "trials"])
+    n = _trials_per_cell_seed(ok)
+    return ok.loc[n > 1, CELL_SEED].assign(trials=n[n > 1]).drop_duplicates(CELL_SEED).reset_index(drop=True)
 
 
 def ok_rows(df: pd.DataFrame) -> pd.DataFrame:

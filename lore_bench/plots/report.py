@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .aggregate import AVERAGE, ReportError, load_trials, normalise, ok_rows, problem_rows, trial_status_counts
+from .aggregate import (AVERAGE, ReportError, configuration_clashes, load_trials, normalise, ok_rows, problem_rows,
+                        trial_status_counts)
 from .figures import PLOTS, method_colors
 from .render.csv import table_csv
 from .render.html import html_document
@@ -49,7 +50,7 @@ def report_notes(rows: pd.DataFrame, ok: pd.DataFrame, source: str) -> list[str]
     split = "a fixed class-balanced subset of the test split (protocol.eval_subset)" if subset else "the full test split"
     recipes = rows["recipe"].fillna("lore_bench (before recipes were recorded)").value_counts() \
         if "recipe" in rows else pd.Series(dtype=int)
-    return [
+    return clash_warning(ok) + [
         "Recipe (where each method's defaults came from; docs/methods.md): "
         + (", ".join(f"{name} ({n} rows)" for name, n in recipes.items()) or "not recorded") + ".",
         f"Metric: top-1 accuracy (%) on {split}, last epoch reported, no test-set selection "
@@ -64,6 +65,19 @@ def report_notes(rows: pd.DataFrame, ok: pd.DataFrame, source: str) -> list[str]
         f"Source: {source}" + (f"; suite {', '.join(suites)}" if suites else "")
         + (f"; lore-bench {', '.join(versions)}" if versions else "") + ".",
     ]
+
+
+def clash_warning(ok: pd.DataFrame) -> list[str]:
+    """A note when some table cells would average different configurations as if they were seeds."""
+    clashes = configuration_clashes(ok)
+    if clashes.empty:
+        return []
+    first = clashes.iloc[0]
+    return [f"WARNING: {len(clashes)} (cell, seed) pairs hold results of more than one configuration (e.g. "
+            f"{first['method']} on {first['dataset']}, {first['shots']} shots, seed {first['seed']}, backbone "
+            f"{first['backbone']}: {first['trials']} trials); the tables average them as if they were seeds. "
+            "Report one suite at a time (`lore-bench report --suite NAME`) or keep such runs in separate "
+            "stores (`--results DIR`)."]
 
 
 def headline(tables: list[Table]) -> list[str]:
@@ -148,6 +162,7 @@ def build_report(results_dir, out_dir, formats=FORMATS, suite: str | None = None
 
     counts = trial_status_counts(rows)
     summary.text = "\n".join([
+        *clash_warning(ok),
         f"{sum(counts.values())} trials (" + ", ".join(f"{n} {s}" for s, n in counts.items())
         + f") · backbone {', '.join(backbones)}",
         *top,
