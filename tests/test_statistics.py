@@ -207,3 +207,24 @@ def test_statistics_figures_are_written(tmp_path):
     colors = {m: "#123456" for m in ok["method"].unique()}
     assert [p.suffix for p in critical_difference(ok, "bb", colors, tmp_path / "cd")] == [".png", ".pdf"]
     assert [p.suffix for p in pareto(ok, "bb", colors, tmp_path / "pareto")] == [".png", ".pdf"]
+
+
+def test_fast_verdicts_equal_the_percentile_and_per_pair_wilcoxon():
+    """The report's shortcuts (a partition instead of np.percentile, one
+    vectorised Wilcoxon for all pairs) must give the definitional answers,
+    including draws that straddle 0 and ties."""
+    rng = np.random.default_rng(5)
+    for shift in np.linspace(-0.3, 0.3, 61):
+        for n in (2000, 7, 2):
+            draws = np.round(rng.normal(shift, 0.15, n), 2)
+            assert stats.excludes_zero(draws) is stats._excludes_zero_by_percentile(draws)
+    x = np.round(rng.normal(size=(12, 6)), 1)
+    y = np.round(x + rng.normal(0.2, 0.5, size=(12, 6)), 1)
+    y[:, 2] = x[:, 2]  # a pair that ties everywhere
+    expected = [stats.wilcoxon_p(x[:, k], y[:, k]) for k in range(6)]
+    np.testing.assert_array_equal(stats.wilcoxon_columns(x, y), expected)
+    from lore_bench.plots.tables import significance as sig
+    g = sig.grids(_rows())[0]
+    scores = g.seed_scores()
+    for a, b in [("m_best", "m_twin"), ("m_twin", "m_twin2")]:
+        assert g.wilcoxon(a, b) == stats.wilcoxon_p(scores[a].to_numpy(), scores[b].to_numpy())

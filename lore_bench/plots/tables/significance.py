@@ -109,12 +109,25 @@ class Grid:
     def wilcoxon(self, a: str, b: str) -> float:
         """Two-sided, so one p per unordered pair, over the (dataset, seed) pairs both methods have."""
         key = frozenset((a, b))
+        if not self._wilcoxon:
+            self._wilcoxon_complete()
         if key not in self._wilcoxon:
             scores = self.seed_scores()
             x, y = scores[a].to_numpy(), scores[b].to_numpy()
             both = ~(np.isnan(x) | np.isnan(y))
             self._wilcoxon[key] = stats.wilcoxon_p(x[both], y[both])
         return self._wilcoxon[key]
+
+    def _wilcoxon_complete(self) -> None:
+        """Every pair of methods that have every (dataset, seed), in one vectorised test."""
+        scores = self.seed_scores()
+        full = [m for m in scores.columns if not scores[m].isna().any()]
+        pairs = list(combinations(full, 2))
+        if pairs:
+            values = scores[full].to_numpy(float)
+            col = {m: k for k, m in enumerate(full)}
+            p = stats.wilcoxon_columns(values[:, [col[a] for a, _ in pairs]], values[:, [col[b] for _, b in pairs]])
+            self._wilcoxon.update({frozenset(pair): float(v) for pair, v in zip(pairs, p)})
 
     def correct(self, method: str, dataset: str) -> np.ndarray | None:
         """stats.correctness of a cell, from the grid's columns (its rows are sorted by seed)."""
