@@ -160,6 +160,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--suite", help="only this suite's rows")
     rep.add_argument("--out", type=_non_empty, default="reports", help="output directory (default ./reports)")
     rep.add_argument("--format", default="md,tex,csv,html", help="comma-separated: md,tex,csv,html")
+    rep.add_argument("--jobs", type=int, help="processes drawing the figures, one backbone each (default: one "
+                                              "per core when there are 3 or more backbones; 1: no workers)")
 
     ls = sub.add_parser("ls", help="list methods, datasets, backbones, protocols or suites", parents=[debug])
     ls.add_argument("what", choices=["methods", "datasets", "backbones", "protocols", "suites"])
@@ -357,6 +359,8 @@ def _report(args) -> int:
 
 
     formats = _report_formats(args.format)
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError("--jobs", f"must be 1 or more, not {args.jobs}", fix="e.g. --jobs 4, or --jobs 1 for no workers")
     df = ResultsStore(args.results).trials(columns=report_columns())  # read once, only what the report uses
     if df.empty:
         raise UserError("--results", f"no results in '{args.results}'",
@@ -367,7 +371,7 @@ def _report(args) -> int:
                         fix=f"stored suites: {', '.join(stored) or '(none)'}")
     _check_writable_dir(args.out, "--out", create=True, example="./reports")
     try:
-        summary = build_report(args.results, args.out, formats=formats, suite=args.suite, raw=df)
+        summary = build_report(args.results, args.out, formats=formats, suite=args.suite, raw=df, jobs=args.jobs)
     except ReportError as err:  # nothing to report: a message, not a traceback
         raise UserError("report", str(err)) from None
     print(summary.summary_markdown)

@@ -182,6 +182,12 @@ def test_report_out_that_cannot_be_written(store_with_a_row):
     assert result.out == ""  # refused before printing anything
 
 
+def test_report_jobs_below_one(store_with_a_row, tmp_path):
+    result = run_cli(["report", "--results", store_with_a_row, "--out", tmp_path / "r", "--jobs", "0"])
+    assert_clear_error(result, "--jobs", "must be 1 or more")
+    assert not (tmp_path / "r").exists()
+
+
 def test_report_out_below_a_file(store_with_a_row, tmp_path):
     (tmp_path / "afile").write_text("x")
     assert_clear_error(run_cli(["report", "--results", store_with_a_row, "--out", tmp_path / "afile" / "r"]), "--out")

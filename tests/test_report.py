@@ -353,3 +353,22 @@ def test_two_recipes_of_a_method_in_one_store_are_two_rows_and_other_clashes_are
     assert "WARNING: 1 (cell, seed) pairs hold results of more than one configuration (e.g. lore on dtd, 4 shots, " \
            "seed 1" in summary.text
     assert "--suite NAME" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_figures_drawn_in_worker_processes_equal_those_drawn_in_one(tmp_path):
+    """A store of many backbones draws each backbone's figures in a forked
+    worker; the files must be the same bytes as drawn in this process."""
+    store = ResultsStore(tmp_path / "store")
+    for b, backbone in enumerate(["bb_a", "bb_b", "bb_c"]):
+        for method in ("zeroshot_clip", "coop", "lore"):
+            for shots in ((0,) if method == "zeroshot_clip" else (1, 4)):
+                for seed in (1, 2):
+                    store.write_trial([_row(method, "dtd", shots, seed, 40.0 + b + shots + seed, backbone=backbone)])
+    serial = build_report(tmp_path / "store", tmp_path / "serial", formats=("md",), jobs=1)
+    forked = build_report(tmp_path / "store", tmp_path / "forked", formats=("md",), jobs=3)
+    names = sorted(p.relative_to(tmp_path / "serial") for p in serial.paths if p.suffix in (".png", ".pdf"))
+    assert len(names) >= 6 and names == sorted(p.relative_to(tmp_path / "forked") for p in forked.paths
+                                               if p.suffix in (".png", ".pdf"))
+    for name in names:
+        assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "forked" / name).read_bytes(), name
+    assert (tmp_path / "serial" / "report.md").read_text() == (tmp_path / "forked" / "report.md").read_text()

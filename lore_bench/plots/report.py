@@ -15,6 +15,7 @@ import pandas as pd
 
 from .aggregate import (AVERAGE, ReportError, configuration_clashes, load_trials, normalise, ok_rows, problem_rows,
                         trial_status_counts)
+from .figure_jobs import draw_all
 from .figures import PLOTS, method_colors
 from .render.csv import table_csv
 from .render.html import html_document
@@ -105,12 +106,14 @@ def report_columns() -> list[str] | None:
 
 
 def build_report(results_dir, out_dir, formats=FORMATS, suite: str | None = None,
-                 raw: pd.DataFrame | None = None) -> ReportSummary:
+                 raw: pd.DataFrame | None = None, jobs: int | None = None) -> ReportSummary:
     """Write the report of the store at ``results_dir`` into ``out_dir``.
 
     ``formats``: any of "md", "tex", "csv", "html" (the plots are always written).
     ``suite``: only rows of this suite. ``raw``: that store's rows already read
     (``ResultsStore.trials(columns=report_columns())``), so it is read once.
+    ``jobs``: processes drawing the figures, one backbone each (None: one per
+    core for three or more backbones; 1: this process; plots/figure_jobs.py).
     Raises ``ReportError`` (a ValueError) when there is nothing to report, with
     a message for the user.
     """
@@ -130,10 +133,11 @@ def build_report(results_dir, out_dir, formats=FORMATS, suite: str | None = None
     colors = method_colors(rows["method"])
     backbones = sorted(rows["backbone"].unique())
     figures: list[tuple[Path, str]] = []  # (png, caption)
+    suffix = {b: f"-{slug(b)}" if len(backbones) > 1 else "" for b in backbones}  # no "_": names go into LaTeX
+    stems = {b: {name: out / "figures" / f"{name}{suffix[b]}" for name in PLOTS} for b in backbones}
+    drawn = draw_all(ok, backbones, colors, stems, jobs)
     for backbone in backbones:
-        suffix = f"-{slug(backbone)}" if len(backbones) > 1 else ""  # no "_": file names go into LaTeX
-        for name, plot in PLOTS.items():
-            written = plot(ok, backbone, colors, out / "figures" / f"{name}{suffix}")
+        for name, written in drawn[backbone]:
             summary.paths += written
             if written:
                 figures.append((written[0], f"{name.replace('-', ' ')} · {backbone}"))
