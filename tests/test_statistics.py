@@ -68,6 +68,7 @@ def test_shared_image_draws_equal_a_bootstrap_per_cell_and_per_pair():
     for x, y in [("a", "b"), ("a", "c"), ("c", "b")]:
         expected = stats.paired_difference(cells[x], cells[y])[1]
         assert stats.paired_from_shared(shared[x], shared[y]) is expected
+        assert stats.paired_from_means(shared[x].means(), shared[y].means()) is expected
     assert stats.paired_from_shared(shared["a"], shared["c"]) and not stats.paired_from_shared(shared["a"], shared["b"])
 
 
@@ -80,8 +81,9 @@ def test_cells_on_different_seeds_are_compared_unpaired_from_the_shared_draws():
     same["seed"] = low["seed"] = [1, 3]
     shared = stats.shared_image_draws({k: stats.correctness(v) for k, v in {"a": a, "same": same, "low": low}.items()})
     for other, name in [(same, "same"), (low, "low")]:
-        assert stats.unpaired_from_shared(shared["a"], shared[name]) is stats.paired_difference(a, other)[1]
-    assert stats.unpaired_from_shared(shared["a"], shared["low"]) and not stats.unpaired_from_shared(shared["a"], shared["same"])
+        assert stats.unpaired_from_means(shared["a"].means(), shared[name].means()) is stats.paired_difference(a, other)[1]
+    assert stats.unpaired_from_means(shared["a"].means(), shared["low"].means()) \
+        and not stats.unpaired_from_means(shared["a"].means(), shared["same"].means())
 
 
 def test_image_draws_are_made_once_per_dataset_size_and_kept_on_disk(tmp_path, monkeypatch):

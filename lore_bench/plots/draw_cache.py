@@ -3,8 +3,8 @@
 Every grid of a report (a backbone x shots x protocol) resamples a dataset's
 test images with the same seeded generator, so the draws of a dataset of ``n``
 images are the same array in every grid and every ``report`` command: 2,000
-multinomial draws of ``n`` images, which cost ~1 s per 20,000 images to make
-(ImageNet's 50,000 test images: 2.5 s) and are a pure function of (generator
+multinomial draws of ``n`` images, which cost ~1 s per 10,000 images to make
+(ImageNet's 50,000 test images: ~5 s) and are a pure function of (generator
 seed, n, draws, chunking, numpy's generator). They are made once, kept in
 memory for the rest of the process (up to ``MEMORY_BYTES``) and on disk under
 ``$LORE_BENCH_CACHE/draws`` (one byte per image and draw: 100 MB for
@@ -44,11 +44,12 @@ def cached_counts(name: str, parts: tuple, make: Callable[[], np.ndarray]) -> np
         _MEMORY[key] = _MEMORY.pop(key)  # most recently used last
         return _MEMORY[key]
     path = cache_base() / "draws" / f"{key}.npy"
-    counts = _read(path) if os.environ.get(ENABLE_ENV, "1") != "0" else None
+    on_disk = os.environ.get(ENABLE_ENV, "1") != "0"
+    counts = _read(path) if on_disk else None
     if counts is None:
         made = make()
         counts = made.astype(np.uint8 if made.max(initial=0) < 256 else np.uint16)
-        if os.environ.get(ENABLE_ENV, "1") != "0":
+        if on_disk:
             _write(path, counts)
     _remember(key, counts)
     return counts

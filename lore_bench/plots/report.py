@@ -51,7 +51,7 @@ def report_notes(rows: pd.DataFrame, ok: pd.DataFrame, source: str) -> list[str]
     split = "a fixed class-balanced subset of the test split (protocol.eval_subset)" if subset else "the full test split"
     recipes = rows["recipe"].fillna("lore_bench (before recipes were recorded)").value_counts() \
         if "recipe" in rows else pd.Series(dtype=int)
-    return clash_warning(ok) + [
+    return [
         "Recipe (where each method's defaults came from; docs/methods.md): "
         + (", ".join(f"{name} ({n} rows)" for name, n in recipes.items()) or "not recorded") + ".",
         f"Metric: top-1 accuracy (%) on {split}, last epoch reported, no test-set selection "
@@ -123,10 +123,12 @@ def build_report(results_dir, out_dir, formats=FORMATS, suite: str | None = None
         raise ValueError(f"unknown report format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
     out = Path(out_dir).expanduser()
     rows = load_trials(results_dir, suite, columns=report_columns(), raw=raw)
-    notes = report_notes(rows, ok_rows(rows), str(Path(results_dir)))
+    ok = ok_rows(rows)
+    warning = clash_warning(ok)
+    notes = warning + report_notes(rows, ok, str(Path(results_dir)))
     if "spec_json" in rows and "spec_json" not in (needed_columns() or ["spec_json"]):
         rows = rows.drop(columns="spec_json")  # only the notes read it; the longest column, every filter copies it
-    ok = ok_rows(rows)
+        ok = ok_rows(rows)
     tables = build_tables(rows, ok)
     summary = ReportSummary(out, summary_markdown=_summary_text(rows, tables))
 
@@ -166,7 +168,7 @@ def build_report(results_dir, out_dir, formats=FORMATS, suite: str | None = None
 
     counts = trial_status_counts(rows)
     summary.text = "\n".join([
-        *clash_warning(ok),
+        *warning,
         f"{sum(counts.values())} trials (" + ", ".join(f"{n} {s}" for s, n in counts.items())
         + f") · backbone {', '.join(backbones)}",
         *top,

@@ -38,12 +38,19 @@ DEMSAR_Q05 = {2: 1.960, 3: 2.343, 4: 2.569, 5: 2.728, 6: 2.850, 7: 2.949, 8: 3.0
 def correctness(rows: pd.DataFrame) -> np.ndarray | None:
     """[seeds, images] correctness of a cell's rows (one per seed, sorted), or
     None when a row lacks it or the rows were scored on different image counts."""
-    if "test_correct" not in rows or rows["test_correct"].isna().any():
+    if "test_correct" not in rows:
         return None
-    counts = rows["num_eval"].astype(int).unique()
-    if len(counts) != 1:
+    by_seed = rows.sort_values("seed")
+    return stack_correct(by_seed["test_correct"].to_numpy(object), by_seed["num_eval"].to_numpy(float))
+
+
+def stack_correct(texts, num_eval) -> np.ndarray | None:
+    """[rows, images] correctness of stored ``test_correct`` texts, or None when one
+    is missing or the rows were scored on different (or unknown) image counts."""
+    counts = np.unique(np.asarray(num_eval, float))
+    if any(not isinstance(t, str) for t in texts) or len(counts) != 1 or np.isnan(counts[0]):
         return None
-    return np.stack([_unpack(t, int(counts[0])) for t in rows.sort_values("seed")["test_correct"]])
+    return np.stack([_unpack(t, int(counts[0])) for t in texts])
 
 
 def _count_chunks(rng: np.random.Generator, n: int, n_boot: int, chunk: int):
@@ -161,13 +168,13 @@ def shared_image_draws(matrices: dict, n_boot: int = N_BOOT, seed: int = 0,
     by_size: dict[int, list] = {}
     for key, matrix in matrices.items():
         by_size.setdefault(matrix.shape[1], []).append(key)
+    index: dict[int, np.ndarray] = {}  # seed count -> its seed draws (the same for every dataset size)
     for n, keys in by_size.items():
         # One product for all cells of a dataset size (any seed count); float32 is exact here (integer
         # sums below 2**24 images), and each chunk of draws is converted once for all cells.
         values = np.concatenate([matrices[k] for k in keys]).astype(np.float32).T  # [n, sum of seeds]
         counts = _shared_counts(seed, n, n_boot, chunk)
         per_seed = np.concatenate([counts[i:i + chunk].astype(np.float32) @ values for i in range(0, n_boot, chunk)])
-        index: dict[int, np.ndarray] = {}
         start = 0
         for k in keys:
             s = matrices[k].shape[0]
@@ -183,14 +190,17 @@ def paired_from_shared(a: SharedDraws, b: SharedDraws) -> bool:
     return excludes_zero(a.means(a.per_seed - b.per_seed))
 
 
-def unpaired_from_shared(a: SharedDraws, b: SharedDraws) -> bool:
-    """Whether the unpaired bootstrap of a minus b (cells on different seeds) excludes 0 at 5 %."""
-    return unpaired_from_means(a.means(), b.means())
+def paired_from_means(da: np.ndarray, db: np.ndarray) -> bool:
+    """:func:`paired_from_shared` from the two cells' draws (``SharedDraws.means``): cells of one
+    dataset and seed count share their image and seed draws, so the paired draws of a minus b are
+    the difference of the two cells' draws."""
+    return excludes_zero(da - db)
 
 
 def unpaired_from_means(da: np.ndarray, db: np.ndarray) -> bool:
-    """:func:`unpaired_from_shared` from the two cells' draws: b's in a fixed shuffled order, so that
-    the two are drawn independently (cells of one dataset share their image draws, which would pair them)."""
+    """Whether the unpaired bootstrap of a minus b (cells on different seeds) excludes 0 at 5 %,
+    from the two cells' draws: b's in a fixed shuffled order, so that the two are drawn
+    independently (cells of one dataset share their image draws, which would pair them)."""
     return excludes_zero(da - db[np.random.default_rng(1).permutation(len(db))])
 
 

@@ -11,7 +11,6 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from ...results.correctness import unpack_correct
 from .. import stats
 from ..aggregate import MISSING, PAPER_DATASETS, PAPER_METHODS, ordered
 from .builder import REPORT_TABLES, ReportTable
@@ -134,12 +133,8 @@ class Grid:
         key = (method, dataset)
         if key not in self._correct:
             at = self._at[key]
-            bits = None if self._bits is None else self._bits[at]
-            counts = None if self._n_eval is None else np.unique(self._n_eval[at])
-            if bits is None or any(not isinstance(t, str) for t in bits) or len(counts) != 1 or counts[0] != counts[0]:
-                self._correct[key] = None
-            else:
-                self._correct[key] = np.stack([unpack_correct(t, int(counts[0])) for t in bits])
+            self._correct[key] = (None if self._bits is None or self._n_eval is None
+                                  else stats.stack_correct(self._bits[at], self._n_eval[at]))
         return self._correct[key]
 
     def paired(self, a: str, b: str, dataset: str) -> tuple[float, bool]:
@@ -152,13 +147,9 @@ class Grid:
         shared = self._shared(dataset)
         sa, sb = shared.get(a), shared.get(b)
         if sa is not None and sb is not None:
-            if sa.per_seed.shape == sb.per_seed.shape and self.seeds(a, dataset) == self.seeds(b, dataset):
-                # = stats.paired_from_shared(sa, sb): cells of one seed count share their seed draws, so
-                # the paired draws are the difference of the two cells' draws, each computed once
-                significant = stats.excludes_zero(self.draws(a, dataset)[0] - self.draws(b, dataset)[0])
-            else:
-                significant = stats.unpaired_from_means(self.draws(a, dataset)[0], self.draws(b, dataset)[0])
-            result = (diff, significant)
+            same = sa.per_seed.shape == sb.per_seed.shape and self.seeds(a, dataset) == self.seeds(b, dataset)
+            verdict = stats.paired_from_means if same else stats.unpaired_from_means
+            result = (diff, verdict(self.draws(a, dataset)[0], self.draws(b, dataset)[0]))
         else:
             result = stats.paired_difference(self.cells[(a, dataset)], self.cells[(b, dataset)],
                                              correct=(self.correct(a, dataset), self.correct(b, dataset)))
